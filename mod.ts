@@ -1,0 +1,77 @@
+/**
+ * kivebpf: plants trap files in Kubernetes pods and reports every access to them with eBPF.
+ *
+ * This is the program's entry point. Commands:
+ *
+ * - `webhook --cert FILE --key FILE [--port 9443]`: serves the KivePolicy conversion and
+ *   validating webhooks over TLS.
+ * - `crd`: prints the KivePolicy CRD as YAML.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { stringify } from "yaml";
+import { buildCrd } from "./src/api/mod.ts";
+import { serveWebhooks } from "./src/webhook/mod.ts";
+
+const USAGE = `Usage: kivebpf <command> [options]
+
+Commands:
+  webhook --cert FILE --key FILE [--port 9443] [--host 0.0.0.0]
+      Serve the KivePolicy conversion (/convert) and validating (/validate) webhooks.
+  crd
+      Print the KivePolicy CustomResourceDefinition as YAML.
+`;
+
+/**
+ * Runs the command line.
+ *
+ * @param args Arguments after the program name.
+ * @returns The process exit code.
+ */
+export async function main(args: string[]): Promise<number> {
+  const [command, ...rest] = args;
+  switch (command) {
+    case "webhook": {
+      const { values } = parseArgs({
+        args: rest,
+        options: {
+          cert: { type: "string" },
+          key: { type: "string" },
+          port: { type: "string", default: "9443" },
+          host: { type: "string", default: "0.0.0.0" },
+        },
+      });
+      if (!values.cert || !values.key) {
+        console.error("webhook: --cert and --key are required (PEM files)\n\n" + USAGE);
+        return 2;
+      }
+      const server = serveWebhooks({
+        hostname: values.host,
+        port: Number(values.port),
+        cert: await Deno.readTextFile(values.cert),
+        key: await Deno.readTextFile(values.key),
+        onError: (error) => console.error("webhook request failed:", error),
+      });
+      console.error(`webhooks listening on https://${values.host}:${server.addr.port}`);
+      await server.finished;
+      return 0;
+    }
+    case "crd":
+      console.log(stringify(buildCrd(), { lineWidth: 0 }));
+      return 0;
+    case undefined:
+    case "help":
+    case "--help":
+    case "-h":
+      console.log(USAGE);
+      return command === undefined ? 2 : 0;
+    default:
+      console.error(`Unknown command "${command}"\n\n${USAGE}`);
+      return 2;
+  }
+}
+
+if (import.meta.main) {
+  Deno.exit(await main(Deno.args));
+}

@@ -1,0 +1,29 @@
+/**
+ * The `KivePolicy` API: schemas and types, validation, version conversion, CRD generation and
+ * the selector matchers the agent uses.
+ *
+ * @module
+ */
+export * from "./policy.ts";
+export {
+  formatProblems,
+  type PolicyProblem,
+  type SpecValidation,
+  validateSpec,
+} from "./validate.ts";
+export { convertPolicy, V2_FIELDS_ANNOTATION } from "./convert.ts";
+export {
+  buildCrd,
+  type BuildCrdOptions,
+  DEFAULT_CONVERSION_SERVICE,
+  toCrdSchema,
+  type WebhookService,
+} from "./crd.ts";
+export { formatMode, isChmodMode, MAX_MODE, modeString, parseMode } from "./mode.ts";
+export {
+  compileContainerName,
+  compileIpSelector,
+  globToRegExp,
+  type Matcher,
+  parseIp,
+} from "./selectors.ts";

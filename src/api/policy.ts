@@ -1,0 +1,409 @@
+/**
+ * The `KivePolicy` API, defined once: these zod schemas are the TypeScript types, the runtime
+ * validation of the admission webhook and, through {@linkcode buildCrd}, the CRD's OpenAPI
+ * schema with its CEL rules. Each rule the API server can check itself is written twice side by
+ * side, as a zod check and as the CEL rule in the same field's metadata, with the same message.
+ *
+ * @module
+ */
+import { z } from "zod";
+import { isChmodMode } from "./mode.ts";
+import { compileContainerName, compileIpSelector } from "./selectors.ts";
+
+/** The API group of every kivebpf resource. */
+export const GROUP = "kivebpf.san7o.github.io";
+/** The kind, plural and short name of the policy resource. */
+export const KIND = "KivePolicy";
+/** The resource name in URLs. */
+export const PLURAL = "kivepolicies";
+/** The finalizer that keeps a policy until every node has disarmed its traps. */
+export const FINALIZER = `${GROUP}/finalizer`;
+/** Versions served, oldest first; the last one is the storage version. */
+export const VERSIONS = ["v1", "v2alpha1"] as const;
+/** A served API version. */
+export type ApiVersion = typeof VERSIONS[number];
+/** Alert formats a policy may ask for; empty means v1. */
+export const ALERT_VERSIONS = ["v1", "v2alpha1"] as const;
+/** Longest trap path accepted, in bytes, as Linux's PATH_MAX. */
+export const MAX_PATH_BYTES = 4096;
+
+interface CelRule {
+  rule: string;
+  message: string;
+}
+
+/** Attaches CEL rules that the generated CRD carries for the API server to enforce. */
+function cel(...rules: CelRule[]): { "x-kubernetes-validations": CelRule[] } {
+  return { "x-kubernetes-validations": rules };
+}
+
+const PATH_ABSOLUTE = 'must be an absolute path starting with "/"';
+const PATH_NORMALIZED = 'must be normalized: no "." or ".." segments, no "//" and no trailing "/"';
+const PATH_NOT_ROOT = 'must name a file, not "/"';
+
+/**
+ * Explains what is wrong with a trap path, or returns `undefined` for a good one.
+ *
+ * @param path The path as written in the policy.
+ * @returns A message naming the problem and the fix.
+ */
+export function pathProblem(path: string): string | undefined {
+  if (path.includes("\0")) return "must not contain a NUL byte";
+  const bytes = new TextEncoder().encode(path).length;
+  if (bytes > MAX_PATH_BYTES) return `must be at most ${MAX_PATH_BYTES} bytes, got ${bytes}`;
+  if (!path.startsWith("/")) return `${PATH_ABSOLUTE}, got "${path}"`;
+  if (path === "/") return PATH_NOT_ROOT;
+  const segments = path.slice(1).split("/");
+  if (segments.some((segment) => segment === "" || segment === "." || segment === "..")) {
+    return `${PATH_NORMALIZED}, got "${path}"; write "${normalizePath(path)}"`;
+  }
+  return undefined;
+}
+
+/** Resolves `.`, `..`, `//` and a trailing `/` lexically, as the error message's suggestion. */
+function normalizePath(path: string): string {
+  const out: string[] = [];
+  for (const segment of path.split("/")) {
+    if (segment === "" || segment === ".") continue;
+    if (segment === "..") out.pop();
+    else out.push(segment);
+  }
+  return `/${out.join("/")}`;
+}
+
+const trapPath = z.string().max(MAX_PATH_BYTES).superRefine((path, ctx) => {
+  const problem = pathProblem(path);
+  if (problem) ctx.addIssue({ code: "custom", message: problem });
+}).meta({
+  description: "Absolute, normalized path of the trap file inside each matching container.",
+  ...cel(
+    { rule: "self.startsWith('/')", message: PATH_ABSOLUTE },
+    { rule: "self != '/'", message: PATH_NOT_ROOT },
+    {
+      rule: "!self.contains('//') && !self.endsWith('/') && !self.matches('(^|/)[.][.]?(/|$)')",
+      message: PATH_NORMALIZED,
+    },
+  ),
+});
+
+const MODE_MESSAGE = "must be written like chmod: octal digits 0-7 up to 7777 (444 is r--r--r--)";
+
+const trapMode = z.number().int().superRefine((mode, ctx) => {
+  if (!isChmodMode(mode)) ctx.addIssue({ code: "custom", message: `${MODE_MESSAGE}, got ${mode}` });
+}).meta({
+  description: "Permissions of a file the agent creates, written like chmod: 444 is r--r--r--. " +
+    "Digits are octal; 8 and 9 and values above 7777 are rejected. An existing file keeps its mode.",
+  ...cel({
+    rule: "self >= 0 && self <= 7777 && string(self).matches('^[0-7]+$')",
+    message: MODE_MESSAGE,
+  }),
+});
+
+const CALLBACK_MESSAGE = "must be an absolute http:// or https:// URL";
+
+const callbackUrl = z.string().max(2048).superRefine((text, ctx) => {
+  let url: URL | undefined;
+  try {
+    url = new URL(text);
+  } catch {
+    url = undefined;
+  }
+  if (!url || (url.protocol !== "http:" && url.protocol !== "https:") || url.hostname === "") {
+    ctx.addIssue({ code: "custom", message: `${CALLBACK_MESSAGE}, got "${text}"` });
+  }
+}).meta({
+  description: "If set, alerts of this trap are POSTed as JSON to this URL instead of stdout.",
+  ...cel({
+    rule:
+      "isURL(self) && url(self).getScheme() in ['http', 'https'] && url(self).getHostname() != ''",
+    message: CALLBACK_MESSAGE,
+  }),
+});
+
+const NONEMPTY_KEYS = "keys must not be empty";
+
+const stringMap = (description: string) =>
+  z.record(z.string(), z.string()).superRefine((map, ctx) => {
+    if (Object.keys(map).some((key) => key === "")) {
+      ctx.addIssue({ code: "custom", message: NONEMPTY_KEYS });
+    }
+  }).meta({
+    description,
+    maxProperties: 64,
+    ...cel({ rule: "self.all(k, k != '')", message: NONEMPTY_KEYS }),
+  });
+
+const selectorString = (description: string, maxLength = 253) =>
+  z.string().min(1).max(maxLength).meta({ description });
+
+const containerNameSelector = selectorString(
+  "Container name: exact, `regex:<ECMAScript pattern>` or `glob:<pattern>`, " +
+    "always matched against the whole name.",
+  1024,
+).superRefine((selector, ctx) => {
+  try {
+    compileContainerName(selector);
+  } catch (error) {
+    ctx.addIssue({ code: "custom", message: (error as Error).message });
+  }
+});
+
+const IP_MESSAGE = "must be an IP address or a CIDR block (10.0.0.7, fd00::7, 10.0.0.0/24)";
+
+const ipSelector = z.string().min(1).max(64).superRefine((selector, ctx) => {
+  try {
+    compileIpSelector(selector);
+  } catch {
+    ctx.addIssue({ code: "custom", message: `${IP_MESSAGE}, got "${selector}"` });
+  }
+}).meta({
+  description: "A pod IP, or a CIDR block containing one of the pod's IPs.",
+  ...cel({ rule: "isIP(self) || isCIDR(self)", message: IP_MESSAGE }),
+});
+
+const SELECTOR_KEYS = ["pod", "namespace", "matchLabels", "containerName", "ip"] as const;
+const GROUP_MESSAGE = `must set at least one of ${SELECTOR_KEYS.join(", ")}`;
+
+/** One `matchAny` group: a container matches when it satisfies every selector in it. */
+export const MatchGroup = z.object({
+  pod: selectorString("Pod name.").optional(),
+  namespace: selectorString("Pod namespace.", 63).optional(),
+  matchLabels: stringMap("Labels the pod must all carry.").optional(),
+  containerName: containerNameSelector.optional(),
+  ip: ipSelector.optional(),
+}).superRefine((group, ctx) => {
+  if (!SELECTOR_KEYS.some((key) => group[key] !== undefined)) {
+    ctx.addIssue({ code: "custom", message: GROUP_MESSAGE });
+  }
+}).meta({
+  description: "Selectors that must all match (AND).",
+  ...cel({
+    rule: SELECTOR_KEYS.map((key) => `has(self.${key})`).join(" || "),
+    message: GROUP_MESSAGE,
+  }),
+});
+/** A parsed `matchAny` group. */
+export type MatchGroup = z.infer<typeof MatchGroup>;
+
+/**
+ * A list that must not be empty, checked by zod and by CEL with one message (a CEL rule rather
+ * than `minItems`, whose API server message would not say what the list is for).
+ */
+function nonEmptyList<T extends z.ZodType>(
+  item: T,
+  maxItems: number,
+  message: string,
+  description: string,
+) {
+  return z.array(item).max(maxItems).superRefine((list, ctx) => {
+    if (list.length === 0) ctx.addIssue({ code: "custom", message });
+  }).meta({ description, ...cel({ rule: "size(self) > 0", message }) });
+}
+
+const matchAny = nonEmptyList(
+  MatchGroup,
+  64,
+  "must list at least one selector group (groups are ORed)",
+  "Groups of selectors; a container matches when any group matches (OR).",
+);
+
+/** Fields every version of a trap has. */
+const trapV1Shape = {
+  path: trapPath,
+  create: z.boolean().default(false).meta({
+    description: "Create the file (and missing parent directories) when it does not exist. " +
+      "An existing file is never truncated or rewritten.",
+  }),
+  mode: trapMode.default(444),
+  callback: callbackUrl.optional(),
+  metadata: stringMap("Free-form pairs copied into every alert as `custom-metadata`.").optional(),
+  matchAny,
+};
+
+/** The action a trap takes on access. `block` is enforced on the `lsm` backend only. */
+export const TRAP_ACTIONS = ["alert", "block"] as const;
+
+/** Fields a trap has in v2alpha1 only; v1 carries them in an annotation so nothing is lost. */
+const trapV2OnlyShape = {
+  action: z.enum(TRAP_ACTIONS).default("alert").meta({
+    description: "alert: report the access. block: also deny it with EPERM (lsm backend only).",
+  }),
+  content: z.string().max(65536).optional().meta({
+    description: "Content written into a file the agent creates. Existing files are untouched.",
+  }),
+  owner: z.object({
+    uid: z.number().int().min(0).max(4294967294),
+    gid: z.number().int().min(0).max(4294967294),
+  }).optional().meta({
+    description: "Owner of a file the agent creates, as numeric ids inside the container.",
+  }),
+  callbackHeadersFrom: z.object({
+    secretName: selectorString("Secret in the policy's namespace; each key is a header name."),
+  }).optional().meta({ description: "HTTP headers for the callback, read from a Secret." }),
+  callbackCABundle: z.string().max(65536).optional().meta({
+    description: "PEM certificates trusted for an https callback, instead of the system's.",
+  }),
+};
+
+/** The names of the trap fields that exist only in v2alpha1. */
+export const V2_ONLY_TRAP_FIELDS = Object.keys(trapV2OnlyShape) as (keyof typeof trapV2OnlyShape)[];
+
+/** A trap as written in `v1`. */
+export const TrapV1 = z.object(trapV1Shape);
+/** A parsed v1 trap. */
+export type TrapV1 = z.infer<typeof TrapV1>;
+/** A trap as written in `v2alpha1`: every v1 field plus the v2alpha1 ones. */
+export const TrapV2 = z.object({ ...trapV1Shape, ...trapV2OnlyShape });
+/** A parsed v2alpha1 trap. */
+export type TrapV2 = z.infer<typeof TrapV2>;
+
+const ALERT_VERSION_MESSAGE = `must be one of ${ALERT_VERSIONS.join(", ")} (empty means v1)`;
+
+const alertVersion = z.string().default("v1").superRefine((version, ctx) => {
+  if (version !== "" && !(ALERT_VERSIONS as readonly string[]).includes(version)) {
+    ctx.addIssue({ code: "custom", message: `${ALERT_VERSION_MESSAGE}, got "${version}"` });
+  }
+}).meta({
+  description: "Format of the alerts: v1 (the seed's KiveAlert) or v2alpha1 (more context).",
+  ...cel({ rule: "self in ['', 'v1', 'v2alpha1']", message: ALERT_VERSION_MESSAGE }),
+});
+
+/** Reports traps that repeat an earlier trap's path and selectors. */
+function rejectDuplicateTraps(traps: TrapV1[], ctx: z.RefinementCtx): void {
+  const seen = new Map<string, number>();
+  traps.forEach((trap, index) => {
+    const key = canonicalJson([trap.path, trap.matchAny]);
+    const first = seen.get(key);
+    if (first === undefined) {
+      seen.set(key, index);
+    } else {
+      ctx.addIssue({
+        code: "custom",
+        path: [index],
+        message: `repeats spec.traps[${first}] (same path "${trap.path}" and the same matchAny); ` +
+          "merge the two traps or change one",
+      });
+    }
+  });
+}
+
+/** JSON with object keys sorted, so that equal values give equal text. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(
+    value,
+    (_key, inner) =>
+      inner && typeof inner === "object" && !Array.isArray(inner)
+        ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0))
+        : inner,
+  );
+}
+
+const trapsOf = <T extends z.ZodType<TrapV1>>(trap: T) =>
+  nonEmptyList(trap, 256, "must list at least one trap", "Trap files and where to plant them.")
+    .superRefine(rejectDuplicateTraps);
+
+/** The `spec` of a v1 policy. */
+export const PolicySpecV1 = z.object({ alertVersion, traps: trapsOf(TrapV1) });
+/** A parsed v1 spec. */
+export type PolicySpecV1 = z.infer<typeof PolicySpecV1>;
+/** The `spec` of a v2alpha1 policy. */
+export const PolicySpecV2 = z.object({ alertVersion, traps: trapsOf(TrapV2) });
+/** A parsed v2alpha1 spec. */
+export type PolicySpecV2 = z.infer<typeof PolicySpecV2>;
+
+const condition = z.object({
+  type: z.string(),
+  status: z.enum(["True", "False", "Unknown"]),
+  reason: z.string().optional(),
+  message: z.string().optional(),
+  lastTransitionTime: z.string().optional(),
+  observedGeneration: z.number().int().optional(),
+});
+
+const trapProblem = z.object({
+  pod: z.string(),
+  namespace: z.string(),
+  container: z.string().optional(),
+  reason: z.string().meta({
+    description: "FileMissing, ContainerNotRunning, PathEscapesRoot, NotARegularFile, ...",
+  }),
+  message: z.string().optional(),
+});
+
+/** What one node reports about one trap. */
+const trapStatus = z.object({
+  index: z.number().int().min(0).meta({ description: "Position of the trap in spec.traps." }),
+  path: z.string(),
+  armed: z.number().int().min(0).meta({
+    description: "Containers on this node where it is armed.",
+  }),
+  problems: z.array(trapProblem).max(32).optional().meta({
+    description: "Matching containers where it is not armed, and why (first 32).",
+  }),
+});
+
+/** What the agent of one node reports; each node applies only its own entry. */
+const nodeStatus = z.object({
+  node: z.string(),
+  kernelId: z.string().optional(),
+  backend: z.string().optional(),
+  observedGeneration: z.number().int().optional(),
+  armed: z.number().int().min(0),
+  alerts: z.number().int().min(0).optional(),
+  traps: z.array(trapStatus).optional().meta({
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["index"],
+  }),
+  updated: z.string().optional(),
+});
+
+/** The `status` subresource, the same in every version. */
+export const PolicyStatus = z.object({
+  observedGeneration: z.number().int().optional(),
+  conditions: z.array(condition).optional().meta({
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["type"],
+  }),
+  nodes: z.array(nodeStatus).optional().meta({
+    description: "One entry per node whose agent has matching containers.",
+    "x-kubernetes-list-type": "map",
+    "x-kubernetes-list-map-keys": ["node"],
+  }),
+});
+/** A parsed policy status. */
+export type PolicyStatus = z.infer<typeof PolicyStatus>;
+
+/** Kubernetes object metadata, as far as kivebpf reads it. */
+export interface ObjectMeta {
+  name?: string;
+  namespace?: string;
+  uid?: string;
+  generation?: number;
+  resourceVersion?: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+  finalizers?: string[];
+  deletionTimestamp?: string;
+  [key: string]: unknown;
+}
+
+/** A whole v1 policy object. */
+export interface KivePolicyV1 {
+  apiVersion: `${typeof GROUP}/v1`;
+  kind: typeof KIND;
+  metadata: ObjectMeta;
+  spec: PolicySpecV1;
+  status?: PolicyStatus;
+}
+
+/** A whole v2alpha1 policy object, the form the agent works with. */
+export interface KivePolicyV2 {
+  apiVersion: `${typeof GROUP}/v2alpha1`;
+  kind: typeof KIND;
+  metadata: ObjectMeta;
+  spec: PolicySpecV2;
+  status?: PolicyStatus;
+}
+
+/** The spec schema of each served version. */
+export const SPEC_SCHEMAS = { v1: PolicySpecV1, v2alpha1: PolicySpecV2 } as const;

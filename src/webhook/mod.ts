@@ -1,0 +1,12 @@
+/**
+ * The conversion and validating webhooks of `KivePolicy`, served over TLS.
+ *
+ * @module
+ */
+export {
+  type AdmissionReview,
+  type ConversionReview,
+  handleAdmission,
+  handleConversion,
+} from "./reviews.ts";
+export { routeWebhook, serveWebhooks, type WebhookServerOptions } from "./server.ts";
