@@ -10,3 +10,8 @@ export {
   handleConversion,
 } from "./reviews.ts";
 export { routeWebhook, serveWebhooks, type WebhookServerOptions } from "./server.ts";
+export {
+  buildValidatingWebhook,
+  VALIDATING_WEBHOOK_NAME,
+  type ValidatingWebhookOptions,
+} from "./config.ts";

@@ -1,0 +1,679 @@
+/**
+ * The node agent: joins KivePolicies and the pods of its node into trap files, hands their
+ * registrations to the leader of its kernel, and, while leading, arms them in the kernel and
+ * turns kernel events into KiveAlerts.
+ *
+ * Everything is level-based: a reconcile computes the desired set from the watch caches and
+ * converges the files, the published registrations, the status and (as leader) the kernel to
+ * it. Events only schedule a reconcile; a periodic one catches anything missed.
+ *
+ * @module
+ */
+import {
+  type CoordinationV1Api,
+  type CoreV1Api,
+  type CustomObjectsApi,
+  type EventsV1Api,
+  type KubeConfig,
+  type KubernetesListObject,
+  type KubernetesObject,
+  PatchStrategy,
+  setHeaderOptions,
+  type V1ConfigMap,
+} from "@kubernetes/client-node";
+import {
+  FINALIZER,
+  formatProblems,
+  GROUP,
+  type KivePolicyV2,
+  PLURAL,
+  validateSpec,
+} from "../api/mod.ts";
+import type { AccessEvent, EngineEvent, TrapEngine } from "../engine/mod.ts";
+import { apiStatus, LeaseElector, ResourceWatcher } from "../kube/mod.ts";
+import type { Alert } from "../delivery/mod.ts";
+import type { AgentMetrics } from "../delivery/mod.ts";
+import { buildAlert, type TrapRegistration } from "./alert.ts";
+import { computeDesired, type PodObject, podView, type TrapTarget } from "./desired.ts";
+import { KernelArms } from "./kernel_arms.ts";
+import type { Logger } from "./log.ts";
+import { nodeStatusEntries, type PlantOutcome } from "./status.ts";
+
+/** Label on each node's registration ConfigMap: the kernel it runs on. */
+export const KERNEL_LABEL = `${GROUP}/kernel-id`;
+/** Label on each node's registration ConfigMap: the node. */
+export const NODE_LABEL = `${GROUP}/node`;
+const REGISTRATIONS_KEY = "registrations.json";
+const FIELD_MANAGER_PREFIX = "kivebpf-agent";
+
+/** Plants trap files; the agent's window onto containers. */
+export interface TrapPlanter {
+  /**
+   * Makes sure the target's file exists (creating it when the trap says so) and returns the
+   * identity the kernel sees.
+   */
+  plant(target: TrapTarget): Promise<
+    { ok: true; dev: number; ino: string } | { ok: false; reason: string; message: string }
+  >;
+  /** The container id (`runtime://hex`) an accessing process runs in, when known. */
+  containerOf?(event: AccessEvent): string | undefined;
+}
+
+/** Where alerts go. */
+export interface AlertOutput {
+  deliver(alert: Alert): void;
+  /** A line on stdout that is not an alert (loss summaries). */
+  notice?(message: string, body: Record<string, unknown>): void;
+}
+
+/** The clients the agent uses. */
+export interface AgentApis {
+  kubeConfig: KubeConfig;
+  core: CoreV1Api;
+  custom: CustomObjectsApi;
+  coordination: CoordinationV1Api;
+  events?: EventsV1Api;
+}
+
+/** Options of {@linkcode NodeAgent}. */
+export interface NodeAgentOptions {
+  nodeName: string;
+  /** Namespace of the agent's Leases and ConfigMaps. */
+  namespace: string;
+  /** `/proc/sys/kernel/random/boot_id` of the kernel. */
+  kernelId: string;
+  apis: AgentApis;
+  planter: TrapPlanter;
+  output: AlertOutput;
+  /** Opens the kernel engine when this agent becomes leader. */
+  openEngine: () => Promise<TrapEngine>;
+  log: Logger;
+  metrics?: AgentMetrics;
+  leaseSeconds?: number;
+  leaseRetrySeconds?: number;
+  /** Periodic reconcile. Default 15 s. */
+  resyncSeconds?: number;
+  /** Re-check planted files this often (a workload may delete one). Default 60 s. */
+  verifySeconds?: number;
+  /** Watch relist period. Default 300 s. */
+  relistSeconds?: number;
+  /** Create a Kubernetes Event on the pod per alert, at most one per pod per this many s. Default 10. */
+  podEventSeconds?: number;
+}
+
+interface Planted {
+  target: TrapTarget;
+  outcome: PlantOutcome;
+  registration?: TrapRegistration;
+  checkedAt: number;
+}
+
+/** Runs the agent of one node. */
+export class NodeAgent {
+  readonly #o: NodeAgentOptions;
+  readonly #policies: ResourceWatcher<KubernetesObject>;
+  readonly #pods: ResourceWatcher<KubernetesObject>;
+  readonly #peers: ResourceWatcher<KubernetesObject>;
+  readonly #elector: LeaseElector;
+  readonly #arms = new KernelArms();
+  #planted = new Map<string, Planted>();
+  #engine?: TrapEngine;
+  #engineLoop?: Promise<void>;
+  #publishedRegistrations?: string;
+  #appliedStatus = new Map<string, string>();
+  #reconcileTimer?: ReturnType<typeof setTimeout>;
+  #resyncTimer?: ReturnType<typeof setInterval>;
+  #reconciling?: Promise<void>;
+  #again = false;
+  #stopped = false;
+  #leading = false;
+  #leadership: Promise<void> = Promise.resolve();
+  #lastPodEvent = new Map<string, number>();
+  #alertSeq = 0;
+
+  /** @param options Node, clients, ports and timings. */
+  constructor(options: NodeAgentOptions) {
+    this.#o = options;
+    const { kubeConfig, custom, core } = options.apis;
+    const onChange = () => this.schedule();
+    const onError = (what: string) => (error: unknown) =>
+      options.log.warn(`watch of ${what} failed; restarting`, { error: describe(error) });
+    this.#policies = new ResourceWatcher(kubeConfig, {
+      path: `/apis/${GROUP}/v2alpha1/${PLURAL}`,
+      list: () =>
+        custom.listClusterCustomObject({
+          group: GROUP,
+          version: "v2alpha1",
+          plural: PLURAL,
+        }) as Promise<
+          KubernetesListObject<KubernetesObject>
+        >,
+      onChange,
+      onError: onError("KivePolicies"),
+      relistSeconds: options.relistSeconds,
+    });
+    const nodeSelector = `spec.nodeName=${options.nodeName}`;
+    this.#pods = new ResourceWatcher(kubeConfig, {
+      path: "/api/v1/pods",
+      fieldSelector: nodeSelector,
+      list: () => core.listPodForAllNamespaces({ fieldSelector: nodeSelector }),
+      onChange,
+      onError: onError("pods"),
+      relistSeconds: options.relistSeconds,
+    });
+    const kernelSelector = `${KERNEL_LABEL}=${options.kernelId}`;
+    this.#peers = new ResourceWatcher(kubeConfig, {
+      path: `/api/v1/namespaces/${options.namespace}/configmaps`,
+      labelSelector: kernelSelector,
+      list: () =>
+        core.listNamespacedConfigMap({
+          namespace: options.namespace,
+          labelSelector: kernelSelector,
+        }),
+      onChange: () => {
+        if (this.#leading) this.schedule();
+      },
+      onError: onError("registration ConfigMaps"),
+      relistSeconds: options.relistSeconds,
+    });
+    this.#elector = new LeaseElector(options.apis.coordination, {
+      namespace: options.namespace,
+      name: `kivebpf-kernel-${options.kernelId}`,
+      identity: options.nodeName,
+      leaseSeconds: options.leaseSeconds,
+      retrySeconds: options.leaseRetrySeconds,
+      labels: { [KERNEL_LABEL]: options.kernelId, "app.kubernetes.io/name": "kivebpf" },
+      onChange: (leading) => {
+        this.#leadership = this.#leadership.then(() => this.#setLeading(leading));
+      },
+      onError: (error) => options.log.warn("lease update failed", { error: describe(error) }),
+    });
+  }
+
+  /** Whether this agent leads its kernel. */
+  get leading(): boolean {
+    return this.#leading;
+  }
+
+  /** The active engine backend, while leading. */
+  get backend(): string | undefined {
+    return this.#engine?.backend;
+  }
+
+  /** Starts watching, campaigning and reconciling. */
+  async start(): Promise<void> {
+    const { log, nodeName, kernelId } = this.#o;
+    log.info("agent starting", { node: nodeName, kernelId });
+    await Promise.all([this.#policies.start(), this.#pods.start(), this.#peers.start()]);
+    await this.#elector.start();
+    this.#resyncTimer = setInterval(() => this.schedule(), (this.#o.resyncSeconds ?? 15) * 1000);
+    this.schedule(0);
+  }
+
+  /** Asks for a reconcile soon; bursts of events collapse into one. */
+  schedule(delayMs = 100): void {
+    if (this.#stopped) return;
+    clearTimeout(this.#reconcileTimer);
+    this.#reconcileTimer = setTimeout(() => this.#runReconcile(), delayMs);
+  }
+
+  /** Waits until a reconcile has run from the current caches (tests, start-up). */
+  async settle(): Promise<void> {
+    clearTimeout(this.#reconcileTimer);
+    await this.#runReconcile();
+    await this.#leadership;
+  }
+
+  /** Stops everything; a leader releases its Lease and detaches its BPF programs. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    clearTimeout(this.#reconcileTimer);
+    clearInterval(this.#resyncTimer);
+    await this.#reconciling;
+    await this.#elector.stop();
+    await this.#leadership;
+    await this.#setLeading(false);
+    await Promise.all([this.#policies.stop(), this.#pods.stop(), this.#peers.stop()]);
+    this.#o.log.info("agent stopped", { node: this.#o.nodeName });
+  }
+
+  #runReconcile(): Promise<void> {
+    if (this.#reconciling) {
+      this.#again = true;
+      return this.#reconciling;
+    }
+    this.#reconciling = (async () => {
+      try {
+        do {
+          this.#again = false;
+          await this.#reconcile();
+        } while (this.#again && !this.#stopped);
+      } catch (error) {
+        this.#o.log.error("reconcile failed", { error: describe(error) });
+      } finally {
+        this.#reconciling = undefined;
+      }
+    })();
+    return this.#reconciling;
+  }
+
+  async #reconcile(): Promise<void> {
+    const { log } = this.#o;
+    const policies: KivePolicyV2[] = [];
+    const deleting: KivePolicyV2[] = [];
+    for (const object of this.#policies.list() as unknown as KivePolicyV2[]) {
+      if (object.metadata.deletionTimestamp) {
+        deleting.push(object);
+        continue;
+      }
+      const checked = validateSpec("v2alpha1", object.spec);
+      if (!checked.ok) {
+        log.warn("ignoring invalid KivePolicy", {
+          policy: `${object.metadata.namespace}/${object.metadata.name}`,
+          problems: formatProblems(checked.problems),
+        });
+        continue;
+      }
+      policies.push({ ...object, spec: checked.spec });
+    }
+    const pods = (this.#pods.list() as unknown as PodObject[])
+      .filter((pod) => !pod.metadata?.deletionTimestamp || true)
+      .map(podView);
+    const desired = computeDesired(policies, pods);
+    await this.#plant(desired.targets);
+    const registrations = [...this.#planted.values()].flatMap((p) =>
+      p.registration ? [p.registration] : []
+    );
+    await this.#publish(registrations);
+    if (this.#leading) this.#syncKernel(registrations);
+    await this.#writeStatus(policies, deleting, desired.problems);
+    await this.#releaseFinalizers(deleting);
+  }
+
+  async #plant(targets: readonly TrapTarget[]): Promise<void> {
+    const now = Date.now();
+    const verifyMs = (this.#o.verifySeconds ?? 60) * 1000;
+    const next = new Map<string, Planted>();
+    for (const target of targets) {
+      const previous = this.#planted.get(target.key);
+      if (previous?.outcome.ok && now - previous.checkedAt < verifyMs) {
+        next.set(target.key, { ...previous, target });
+        continue;
+      }
+      let result;
+      try {
+        result = await this.#o.planter.plant(target);
+      } catch (error) {
+        result = { ok: false as const, reason: "Other", message: describe(error) };
+      }
+      if (result.ok) {
+        const registration: TrapRegistration = {
+          dev: result.dev,
+          ino: result.ino,
+          policy: {
+            namespace: target.policy.namespace,
+            name: target.policy.name,
+            uid: target.policy.uid,
+          },
+          trapIndex: target.trapIndex,
+          path: target.trap.path,
+          alertVersion: target.alertVersion,
+          metadata: target.trap.metadata ?? {},
+          callback: target.trap.callback,
+          action: target.trap.action,
+          pod: target.pod,
+          container: target.container,
+          node: this.#o.nodeName,
+        };
+        if (!previous?.outcome.ok) {
+          this.#o.log.info("trap planted", {
+            policy: `${target.policy.namespace}/${target.policy.name}`,
+            path: target.trap.path,
+            pod: `${target.pod.namespace}/${target.pod.name}`,
+            container: target.container.name,
+            inode: result.ino,
+          });
+        }
+        next.set(target.key, {
+          target,
+          outcome: { target, ok: true },
+          registration,
+          checkedAt: now,
+        });
+      } else {
+        if (
+          previous?.outcome.ok !== false ||
+          (previous.outcome as { reason: string }).reason !== result.reason
+        ) {
+          this.#o.log.warn("trap not planted", {
+            policy: `${target.policy.namespace}/${target.policy.name}`,
+            path: target.trap.path,
+            pod: `${target.pod.namespace}/${target.pod.name}`,
+            container: target.container.name,
+            reason: result.reason,
+            message: result.message,
+          });
+        }
+        next.set(target.key, {
+          target,
+          outcome: { target, ok: false, reason: result.reason, message: result.message },
+          checkedAt: now,
+        });
+      }
+    }
+    this.#planted = next;
+  }
+
+  /** Writes this node's registrations to its ConfigMap for the kernel's leader. */
+  async #publish(registrations: readonly TrapRegistration[]): Promise<void> {
+    const text = JSON.stringify(registrations);
+    if (text === this.#publishedRegistrations) return;
+    const { core } = this.#o.apis;
+    const name = `kivebpf-node-${this.#o.nodeName}`;
+    const body: V1ConfigMap = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: {
+        name,
+        namespace: this.#o.namespace,
+        labels: {
+          [KERNEL_LABEL]: this.#o.kernelId,
+          [NODE_LABEL]: this.#o.nodeName,
+          "app.kubernetes.io/name": "kivebpf",
+        },
+      },
+      data: { [REGISTRATIONS_KEY]: text },
+    };
+    try {
+      await core.patchNamespacedConfigMap(
+        {
+          name,
+          namespace: this.#o.namespace,
+          body,
+          fieldManager: FIELD_MANAGER_PREFIX,
+          force: true,
+        },
+        setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+      );
+      this.#publishedRegistrations = text;
+    } catch (error) {
+      this.#o.log.warn("cannot publish trap registrations", { error: describe(error) });
+    }
+  }
+
+  /** Every registration on this kernel: this node's, and its peers' from their ConfigMaps. */
+  #kernelRegistrations(own: readonly TrapRegistration[]): TrapRegistration[] {
+    const all = [...own];
+    for (const object of this.#peers.list() as V1ConfigMap[]) {
+      if (object.metadata?.labels?.[NODE_LABEL] === this.#o.nodeName) continue;
+      try {
+        all.push(...JSON.parse(object.data?.[REGISTRATIONS_KEY] ?? "[]"));
+      } catch (error) {
+        this.#o.log.warn("unreadable registrations", {
+          configMap: object.metadata?.name,
+          error: describe(error),
+        });
+      }
+    }
+    return all;
+  }
+
+  #syncKernel(own: readonly TrapRegistration[]): void {
+    const engine = this.#engine;
+    if (!engine) return;
+    const { armed, disarmed } = this.#arms.sync(engine, this.#kernelRegistrations(own));
+    if (armed || disarmed) {
+      this.#o.log.info("kernel traps updated", { armed, disarmed, inodes: this.#arms.armedInodes });
+    }
+    this.#o.metrics?.trapsArmed.set({}, this.#arms.armedInodes);
+  }
+
+  async #setLeading(leading: boolean): Promise<void> {
+    if (leading === this.#leading) return;
+    const { log, kernelId, metrics } = this.#o;
+    if (leading) {
+      if (this.#stopped) return;
+      let engine: TrapEngine;
+      try {
+        engine = await this.#o.openEngine();
+      } catch (error) {
+        log.error("cannot load BPF programs; giving up the lease", { error: describe(error) });
+        await this.#elector.stop();
+        this.#stopped || setTimeout(() => this.#elector.start(), 10_000);
+        return;
+      }
+      this.#engine = engine;
+      this.#leading = true;
+      log.info("leading kernel", { kernelId, backend: engine.backend });
+      metrics?.leader.set({ kernel_id: kernelId }, 1);
+      metrics?.backendInfo.set({ backend: engine.backend }, 1);
+      this.#engineLoop = this.#readEvents(engine);
+      this.schedule(0);
+    } else {
+      this.#leading = false;
+      metrics?.leader.set({ kernel_id: kernelId }, 0);
+      const engine = this.#engine;
+      this.#engine = undefined;
+      this.#arms.reset();
+      if (engine) {
+        await engine.close();
+        await this.#engineLoop;
+        log.info("stopped leading kernel", { kernelId });
+      }
+    }
+  }
+
+  async #readEvents(engine: TrapEngine): Promise<void> {
+    try {
+      for await (const event of engine.events()) this.#onEvent(event);
+    } catch (error) {
+      if (!engine.closed) this.#o.log.error("event stream failed", { error: describe(error) });
+    }
+  }
+
+  #onEvent(event: EngineEvent): void {
+    const { log, metrics, output, kernelId } = this.#o;
+    if (event.kind === "lost") {
+      metrics?.eventsLost.inc({}, event.count);
+      for (const registration of this.#arms.registrationsOf(event.trapId)) {
+        const summary = {
+          "kive-policy-name": registration.policy.name,
+          "kive-policy-namespace": registration.policy.namespace,
+          path: registration.path,
+          "kernel-id": kernelId,
+          pod: { name: registration.pod.name, namespace: registration.pod.namespace },
+          node: registration.node,
+          "lost-accesses": event.count,
+        };
+        log.warn("accesses lost: ring buffer full", summary);
+        output.notice?.("Accesses Lost", { KiveLoss: summary });
+      }
+      return;
+    }
+    if (event.count > 1) metrics?.eventsAggregated.inc({}, event.count - 1);
+    const routed = this.#arms.route(event, this.#o.planter.containerOf?.bind(this.#o.planter));
+    if (routed.length === 0) {
+      log.debug("event for a trap no longer armed", { dev: event.dev, ino: event.ino });
+      return;
+    }
+    for (const registration of routed) {
+      const body = buildAlert(event, registration, kernelId);
+      output.deliver({
+        id:
+          `${kernelId}-${event.bootNs}-${event.pid}-${registration.policy.uid}-${registration.trapIndex}-${++this
+            .#alertSeq}`,
+        body: body.KiveAlert as Record<string, unknown>,
+        policy: { name: registration.policy.name, namespace: registration.policy.namespace },
+        callback: registration.callback ? { url: registration.callback } : undefined,
+      });
+      this.#podEvent(event, registration);
+    }
+  }
+
+  #podEvent(event: AccessEvent, registration: TrapRegistration): void {
+    const api = this.#o.apis.events;
+    if (!api) return;
+    const key = `${registration.pod.namespace}/${registration.pod.name}`;
+    const now = Date.now();
+    if (now - (this.#lastPodEvent.get(key) ?? 0) < (this.#o.podEventSeconds ?? 10) * 1000) return;
+    this.#lastPodEvent.set(key, now);
+    const time = new Date();
+    api.createNamespacedEvent({
+      namespace: registration.pod.namespace,
+      body: {
+        metadata: { generateName: `${registration.pod.name}.kivebpf-` },
+        eventTime: time,
+        reportingController: `${GROUP}/agent`,
+        reportingInstance: this.#o.nodeName,
+        action: "Access",
+        reason: "TrapAccessed",
+        type: "Warning",
+        note:
+          `${event.comm} (pid ${event.tgid}, uid ${event.uid}) accessed trap ${registration.path} ` +
+          `of KivePolicy ${registration.policy.namespace}/${registration.policy.name}`.slice(
+            0,
+            1024,
+          ),
+        regarding: {
+          apiVersion: "v1",
+          kind: "Pod",
+          name: registration.pod.name,
+          namespace: registration.pod.namespace,
+          uid: registration.pod.uid,
+        },
+      },
+    }).catch((error) => this.#o.log.debug("cannot create pod event", { error: describe(error) }));
+  }
+
+  async #writeStatus(
+    policies: readonly KivePolicyV2[],
+    deleting: readonly KivePolicyV2[],
+    problems: Parameters<typeof nodeStatusEntries>[4],
+  ): Promise<void> {
+    const entries = nodeStatusEntries(
+      this.#o.nodeName,
+      this.#o.kernelId,
+      this.#engine?.backend,
+      [...this.#planted.values()].map((p) => p.outcome),
+      problems,
+    );
+    const live = new Set(policies.map((p) => p.metadata.uid ?? ""));
+    const targets = new Map<string, { namespace: string; name: string; status: unknown }>();
+    for (const [uid, { policy, entry }] of entries) {
+      if (live.has(uid)) {
+        targets.set(uid, {
+          namespace: policy.namespace,
+          name: policy.name,
+          status: { nodes: [entry] },
+        });
+      }
+    }
+    // Policies this node reported on before but no longer matches, or that are being deleted:
+    // apply an empty status to drop this node's entry.
+    for (const policy of [...policies, ...deleting]) {
+      const uid = policy.metadata.uid ?? "";
+      if (!targets.has(uid) && this.#appliedStatus.has(uid) || policy.metadata.deletionTimestamp) {
+        if (!targets.has(uid)) {
+          targets.set(uid, {
+            namespace: policy.metadata.namespace ?? "",
+            name: policy.metadata.name ?? "",
+            status: undefined,
+          });
+        }
+      }
+    }
+    for (const uid of this.#appliedStatus.keys()) {
+      if (!live.has(uid) && !deleting.some((p) => p.metadata.uid === uid)) {
+        this.#appliedStatus.delete(uid);
+      }
+    }
+    for (const [uid, { namespace, name, status }] of targets) {
+      const text = JSON.stringify(status ?? null);
+      if (this.#appliedStatus.get(uid) === text) continue;
+      const body: Record<string, unknown> = {
+        apiVersion: `${GROUP}/v2alpha1`,
+        kind: "KivePolicy",
+        metadata: { name, namespace, uid },
+      };
+      if (status) body.status = status;
+      try {
+        await this.#o.apis.custom.patchNamespacedCustomObjectStatus(
+          {
+            group: GROUP,
+            version: "v2alpha1",
+            namespace,
+            plural: PLURAL,
+            name,
+            body,
+            fieldManager: `${FIELD_MANAGER_PREFIX}-${this.#o.nodeName}`,
+            force: true,
+          },
+          setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+        );
+        this.#appliedStatus.set(uid, text);
+      } catch (error) {
+        if (apiStatus(error) === 404 || apiStatus(error) === 409) continue;
+        this.#o.log.warn("cannot update KivePolicy status", {
+          policy: `${namespace}/${name}`,
+          error: describe(error),
+        });
+      }
+    }
+  }
+
+  /**
+   * Removes our finalizer from a policy being deleted once no node reports traps for it any
+   * more (each node drops its status entry after disarming).
+   */
+  async #releaseFinalizers(deleting: readonly KivePolicyV2[]): Promise<void> {
+    for (const policy of deleting) {
+      const finalizers = policy.metadata.finalizers ?? [];
+      if (!finalizers.includes(FINALIZER)) continue;
+      const uid = policy.metadata.uid ?? "";
+      if ([...this.#planted.values()].some((p) => p.target.policy.uid === uid)) continue;
+      const nodes = (policy.status?.nodes ?? []).filter((n) => n.node !== this.#o.nodeName);
+      if (nodes.length > 0) continue;
+      try {
+        await this.#o.apis.custom.patchNamespacedCustomObject(
+          {
+            group: GROUP,
+            version: "v2alpha1",
+            namespace: policy.metadata.namespace ?? "",
+            plural: PLURAL,
+            name: policy.metadata.name ?? "",
+            body: [
+              { op: "test", path: "/metadata/uid", value: uid },
+              {
+                op: "replace",
+                path: "/metadata/finalizers",
+                value: finalizers.filter((f) => f !== FINALIZER),
+              },
+            ],
+          },
+          setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
+        );
+        this.#o.log.info("policy disarmed; finalizer removed", {
+          policy: `${policy.metadata.namespace}/${policy.metadata.name}`,
+        });
+      } catch (error) {
+        if (apiStatus(error) !== 404 && apiStatus(error) !== 422) {
+          this.#o.log.warn("cannot remove finalizer", { error: describe(error) });
+        }
+      }
+    }
+  }
+}
+
+/** A one-line description of an error, including an API error's message. */
+export function describe(error: unknown): string {
+  const body = (error as { body?: unknown })?.body;
+  if (body) {
+    try {
+      const parsed = typeof body === "string" ? JSON.parse(body) : body;
+      if (parsed?.message) return `${(error as Error).message ?? "API error"}: ${parsed.message}`;
+    } catch {
+      // not JSON
+    }
+  }
+  return error instanceof Error ? error.message : String(error);
+}

@@ -1,0 +1,117 @@
+/**
+ * Builds `KiveAlert` objects from kernel access events and the trap registration they hit.
+ *
+ * `alertVersion: v1` has exactly the keys of the original KiveAlert; `v2alpha1` adds the policy
+ * namespace, the parent process, the executable path, argv as a list, the access kind, the
+ * number of accesses the event stands for and the action taken. docs/ALERTS.md describes every
+ * field.
+ *
+ * @module
+ */
+import type { AccessEvent } from "../engine/mod.ts";
+
+/** What the agent knows about an armed trap in one container. */
+export interface TrapRegistration {
+  /** Kernel device number (`major << 20 | minor`) and inode of the trap file. */
+  dev: number;
+  ino: string;
+  policy: { namespace: string; name: string; uid: string };
+  trapIndex: number;
+  path: string;
+  alertVersion: string;
+  metadata: Record<string, string>;
+  callback?: string;
+  action: "alert" | "block";
+  pod: { namespace: string; name: string; uid: string };
+  container: { name: string; id: string };
+  node: string;
+}
+
+const MAY_EXEC = 1;
+const MAY_WRITE = 2;
+const MAY_READ = 4;
+const MAY_APPEND = 8;
+
+/**
+ * Names the access in words: `read`, `write`, `read-write`, `append`, `exec`.
+ *
+ * @param mask The kernel's MAY_* bits.
+ * @returns A short word for humans and filters.
+ */
+export function accessKind(mask: number): string {
+  if (mask & MAY_EXEC) return "exec";
+  if (mask & MAY_APPEND) return "append";
+  const read = (mask & MAY_READ) !== 0;
+  const write = (mask & MAY_WRITE) !== 0;
+  if (read && write) return "read-write";
+  if (write) return "write";
+  if (read) return "read";
+  return "open";
+}
+
+/** RFC 3339 in UTC with second precision, as the original alerts carry (`2025-08-02T16:51:19Z`). */
+export function rfc3339Seconds(timeNs: bigint): string {
+  return new Date(Number(timeNs / 1_000_000n)).toISOString().replace(/\.\d+Z$/, "Z");
+}
+
+/**
+ * Builds the alert body, `{"KiveAlert": {...}}`.
+ *
+ * @param event The kernel event.
+ * @param trap The registration of the trap it hit.
+ * @param kernelId The boot id of the kernel that saw it.
+ * @returns The object to print or POST.
+ */
+export function buildAlert(
+  event: AccessEvent,
+  trap: TrapRegistration,
+  kernelId: string,
+): Record<string, unknown> {
+  const v2 = trap.alertVersion === "v2alpha1";
+  const alert: Record<string, unknown> = {
+    "kive-alert-version": v2 ? "v2alpha1" : "v1",
+    "kive-policy-name": trap.policy.name,
+    timestamp: rfc3339Seconds(event.timeNs),
+    metadata: {
+      path: trap.path,
+      inode: Number(event.ino),
+      mask: event.mask,
+      "kernel-id": kernelId,
+    },
+    "custom-metadata": { ...trap.metadata },
+    pod: {
+      name: trap.pod.name,
+      namespace: trap.pod.namespace,
+      container: { id: trap.container.id, name: trap.container.name },
+    },
+    node: { name: trap.node },
+    process: {
+      pid: event.pid,
+      tgid: event.tgid,
+      uid: event.uid,
+      gid: event.gid,
+      binary: event.comm,
+      cwd: event.cwd,
+      arguments: event.args.slice(1).join(" "),
+    },
+  };
+  if (v2) {
+    alert["kive-policy-namespace"] = trap.policy.namespace;
+    alert["timestamp-ns"] = event.timeNs.toString();
+    (alert.metadata as Record<string, unknown>).access = accessKind(event.mask);
+    (alert.metadata as Record<string, unknown>).device = event.dev;
+    (alert.metadata as Record<string, unknown>)["trap-index"] = trap.trapIndex;
+    (alert.pod as Record<string, unknown>).uid = trap.pod.uid;
+    Object.assign(alert.process as Record<string, unknown>, {
+      ppid: event.ppid,
+      exe: event.exe,
+      argv: event.args,
+      "cgroup-id": event.cgroupId.toString(),
+      "mount-ns": event.mntNs,
+      truncated: Object.entries(event.truncated).filter(([, cut]) => cut).map(([name]) => name),
+    });
+    alert.count = event.count;
+    alert.action = event.blocked ? "blocked" : "alerted";
+  }
+  return { KiveAlert: alert };
+}

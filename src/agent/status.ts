@@ -1,0 +1,118 @@
+/**
+ * What one node reports in `KivePolicy.status.nodes[]`: per trap, the containers armed and the
+ * reasons others are not. Each node applies only its own list entry with its own field
+ * manager (server-side apply), so agents never overwrite each other.
+ *
+ * @module
+ */
+import type { PolicyRef, TrapProblem, TrapTarget } from "./desired.ts";
+
+/** The outcome of planting one target. */
+export type PlantOutcome =
+  | { target: TrapTarget; ok: true }
+  | { target: TrapTarget; ok: false; reason: string; message: string };
+
+/** One node's status entry for one policy. */
+export interface NodeStatusEntry {
+  node: string;
+  kernelId: string;
+  backend?: string;
+  observedGeneration: number;
+  armed: number;
+  traps: {
+    index: number;
+    path: string;
+    armed: number;
+    problems?: {
+      pod: string;
+      namespace: string;
+      container?: string;
+      reason: string;
+      message?: string;
+    }[];
+  }[];
+}
+
+const MAX_PROBLEMS = 32;
+
+/**
+ * Builds the node's status entry for every policy it has something to say about.
+ *
+ * @param node This node's name.
+ * @param kernelId The kernel's boot id.
+ * @param backend The active backend, when this agent leads its kernel.
+ * @param outcomes What planting did.
+ * @param problems Matching containers that are not running.
+ * @returns Entries keyed by policy uid, with the policy they belong to.
+ */
+export function nodeStatusEntries(
+  node: string,
+  kernelId: string,
+  backend: string | undefined,
+  outcomes: readonly PlantOutcome[],
+  problems: readonly TrapProblem[],
+): Map<string, { policy: PolicyRef; entry: NodeStatusEntry }> {
+  const result = new Map<string, { policy: PolicyRef; entry: NodeStatusEntry }>();
+  const entryFor = (policy: PolicyRef) => {
+    let item = result.get(policy.uid);
+    if (!item) {
+      item = {
+        policy,
+        entry: {
+          node,
+          kernelId,
+          backend,
+          observedGeneration: policy.generation,
+          armed: 0,
+          traps: [],
+        },
+      };
+      result.set(policy.uid, item);
+    }
+    return item.entry;
+  };
+  const trapFor = (entry: NodeStatusEntry, index: number, path: string) => {
+    let trap = entry.traps.find((t) => t.index === index);
+    if (!trap) {
+      trap = { index, path, armed: 0 };
+      entry.traps.push(trap);
+    }
+    return trap;
+  };
+  const addProblem = (
+    trap: NodeStatusEntry["traps"][number],
+    problem: NonNullable<NodeStatusEntry["traps"][number]["problems"]>[number],
+  ) => {
+    trap.problems ??= [];
+    if (trap.problems.length < MAX_PROBLEMS) trap.problems.push(problem);
+  };
+  for (const outcome of outcomes) {
+    const entry = entryFor(outcome.target.policy);
+    const trap = trapFor(entry, outcome.target.trapIndex, outcome.target.trap.path);
+    if (outcome.ok) {
+      trap.armed++;
+      entry.armed++;
+    } else {
+      addProblem(trap, {
+        pod: outcome.target.pod.name,
+        namespace: outcome.target.pod.namespace,
+        container: outcome.target.container.name,
+        reason: outcome.reason,
+        message: outcome.message,
+      });
+    }
+  }
+  for (const problem of problems) {
+    const entry = entryFor(problem.policy);
+    const trap = trapFor(entry, problem.trapIndex, problem.path);
+    addProblem(trap, {
+      pod: problem.pod.name,
+      namespace: problem.pod.namespace,
+      container: problem.container,
+      reason: problem.reason,
+      message: problem.message,
+    });
+  }
+  for (const { entry } of result.values()) entry.traps.sort((a, b) => a.index - b.index);
+  return result;
+}

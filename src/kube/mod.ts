@@ -1,0 +1,9 @@
+/**
+ * Kubernetes plumbing the agent shares: client configuration, resilient watches, Lease
+ * election.
+ *
+ * @module
+ */
+export { apiStatus, loadKubeConfig } from "./client.ts";
+export { LeaseElector, type LeaseElectorOptions } from "./lease.ts";
+export { ResourceWatcher, type ResourceWatcherOptions } from "./watcher.ts";
