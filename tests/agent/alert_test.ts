@@ -1,0 +1,98 @@
+import assert from "node:assert/strict";
+import type { AccessEvent } from "../../src/engine/mod.ts";
+import { accessKind, buildAlert, type TrapRegistration } from "../../src/agent/alert.ts";
+
+const registration: TrapRegistration = {
+  dev: 42,
+  ino: "16256084",
+  policy: { namespace: "kivebpf-system", name: "kive-sample-policy", uid: "u" },
+  trapIndex: 0,
+  path: "/secret.txt",
+  alertVersion: "v1",
+  metadata: { severity: "medium" },
+  action: "alert",
+  pod: { namespace: "default", name: "nginx-pod", uid: "pod-uid" },
+  container: { name: "nginx", id: "containerd://0c37" },
+  node: "kive-worker",
+};
+
+const event: AccessEvent = {
+  kind: "access",
+  timeNs: 1754153479_123456789n,
+  bootNs: 5n,
+  cgroupId: 77n,
+  mntNs: 4026532000,
+  dev: 42,
+  ino: 16256084n,
+  pid: 176928,
+  tgid: 176928,
+  ppid: 176900,
+  uid: 0,
+  gid: 0,
+  comm: "cat",
+  exe: "/usr/bin/cat",
+  args: ["cat", "/secret.txt"],
+  cwd: "/",
+  mask: 36,
+  trapId: 1,
+  blocked: false,
+  hook: "tracepoint",
+  truncated: { exe: false, args: false, cwd: false },
+  count: 1,
+};
+
+Deno.test("buildAlert() v1 has exactly the seed's keys", () => {
+  const alert = buildAlert(event, registration, "2c147a95-23e5-4f99-a2de-67d5e9fdb502");
+  assert.deepEqual(alert, {
+    KiveAlert: {
+      "kive-alert-version": "v1",
+      "kive-policy-name": "kive-sample-policy",
+      timestamp: "2025-08-02T16:51:19Z",
+      metadata: {
+        path: "/secret.txt",
+        inode: 16256084,
+        mask: 36,
+        "kernel-id": "2c147a95-23e5-4f99-a2de-67d5e9fdb502",
+      },
+      "custom-metadata": { severity: "medium" },
+      pod: {
+        name: "nginx-pod",
+        namespace: "default",
+        container: { id: "containerd://0c37", name: "nginx" },
+      },
+      node: { name: "kive-worker" },
+      process: {
+        pid: 176928,
+        tgid: 176928,
+        uid: 0,
+        gid: 0,
+        binary: "cat",
+        cwd: "/",
+        arguments: "/secret.txt",
+      },
+    },
+  });
+});
+
+Deno.test("buildAlert() v2alpha1 adds namespace, parent, exe, argv, access kind, count and action", () => {
+  const alert = buildAlert({ ...event, count: 3, blocked: true }, {
+    ...registration,
+    alertVersion: "v2alpha1",
+  }, "k").KiveAlert as Record<string, Record<string, unknown>>;
+  assert.equal(alert["kive-alert-version"] as unknown, "v2alpha1");
+  assert.equal(alert["kive-policy-namespace"] as unknown, "kivebpf-system");
+  assert.equal(alert.metadata.access, "read");
+  assert.equal(alert.process.ppid, 176900);
+  assert.equal(alert.process.exe, "/usr/bin/cat");
+  assert.deepEqual(alert.process.argv, ["cat", "/secret.txt"]);
+  assert.equal(alert.count as unknown, 3);
+  assert.equal(alert.action as unknown, "blocked");
+});
+
+Deno.test("accessKind() names MAY_* masks", () => {
+  assert.equal(accessKind(36), "read");
+  assert.equal(accessKind(34), "write");
+  assert.equal(accessKind(38), "read-write");
+  assert.equal(accessKind(42), "append");
+  assert.equal(accessKind(33), "exec");
+});

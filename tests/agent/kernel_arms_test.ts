@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import type { AccessEvent, TrapKey } from "../../src/engine/mod.ts";
+import type { TrapRegistration } from "../../src/agent/alert.ts";
+import { KernelArms } from "../../src/agent/kernel_arms.ts";
+
+class RecordingEngine {
+  armed = new Map<string, { trapId: number; block: boolean }>();
+  arm(key: TrapKey, trapId: number, options: { block?: boolean } = {}) {
+    this.armed.set(`${key.dev}:${key.ino}`, { trapId, block: options.block ?? false });
+  }
+  disarm(key: TrapKey) {
+    return this.armed.delete(`${key.dev}:${key.ino}`);
+  }
+}
+
+function registration(
+  policy: string,
+  ino: string,
+  container: string,
+  extra: Partial<TrapRegistration> = {},
+): TrapRegistration {
+  return {
+    dev: 42,
+    ino,
+    policy: { namespace: "ns", name: policy, uid: `uid-${policy}` },
+    trapIndex: 0,
+    path: "/secret.txt",
+    alertVersion: "v1",
+    metadata: {},
+    action: "alert",
+    pod: { namespace: "default", name: "pod", uid: "pod-uid" },
+    container: { name: "c", id: container },
+    node: "node-a",
+    ...extra,
+  };
+}
+
+function event(trapId: number, ino: bigint): AccessEvent {
+  return {
+    kind: "access",
+    timeNs: 0n,
+    bootNs: 0n,
+    cgroupId: 0n,
+    mntNs: 0,
+    dev: 42,
+    ino,
+    pid: 1,
+    tgid: 1,
+    ppid: 0,
+    uid: 0,
+    gid: 0,
+    comm: "cat",
+    exe: "/bin/cat",
+    args: ["cat"],
+    cwd: "/",
+    mask: 36,
+    trapId,
+    blocked: false,
+    hook: "tracepoint",
+    truncated: { exe: false, args: false, cwd: false },
+    count: 1,
+  };
+}
+
+Deno.test("KernelArms.sync() arms one kernel trap per inode and disarms what is gone", () => {
+  const engine = new RecordingEngine();
+  const arms = new KernelArms();
+  assert.deepEqual(
+    arms.sync(engine, [
+      registration("p", "7", "c1"),
+      registration("q", "7", "c1"),
+      registration("p", "8", "c2"),
+    ]),
+    { armed: 2, disarmed: 0 },
+  );
+  assert.deepEqual([...engine.armed.keys()].sort(), ["42:7", "42:8"]);
+  assert.deepEqual(arms.sync(engine, [registration("p", "7", "c1")]), { armed: 0, disarmed: 1 });
+  assert.deepEqual([...engine.armed.keys()], ["42:7"]);
+  assert.deepEqual(arms.sync(engine, [registration("p", "7", "c1")]), { armed: 0, disarmed: 0 });
+});
+
+Deno.test("KernelArms.sync() re-arms an inode when a block action appears", () => {
+  const engine = new RecordingEngine();
+  const arms = new KernelArms();
+  arms.sync(engine, [registration("p", "7", "c1")]);
+  arms.sync(engine, [
+    registration("p", "7", "c1"),
+    registration("q", "7", "c1", { action: "block" }),
+  ]);
+  assert.equal(engine.armed.get("42:7")?.block, true);
+});
+
+Deno.test("KernelArms.route() gives one alert per policy trap, preferring the accessor's container", () => {
+  const engine = new RecordingEngine();
+  const arms = new KernelArms();
+  arms.sync(engine, [
+    registration("p", "7", "c1"),
+    registration("p", "7", "c2"),
+    registration("q", "7", "c2"),
+  ]);
+  const trapId = engine.armed.get("42:7")!.trapId;
+  const routed = arms.route(event(trapId, 7n), () => "c2");
+  assert.deepEqual(routed.map((r) => `${r.policy.name}:${r.container.id}`).sort(), [
+    "p:c2",
+    "q:c2",
+  ]);
+  const unknownAccessor = arms.route(event(trapId, 7n), () => undefined);
+  assert.deepEqual(unknownAccessor.map((r) => `${r.policy.name}:${r.container.id}`).sort(), [
+    "p:c1",
+    "q:c2",
+  ]);
+  assert.deepEqual(arms.route(event(999, 9n)), []);
+});
