@@ -5,18 +5,23 @@
  *
  * - `webhook --cert FILE --key FILE [--port 9443]`: serves the KivePolicy conversion and
  *   validating webhooks over TLS.
+ * - `agent`: the node agent (see `kivebpf agent --help`).
  * - `crd`: prints the KivePolicy CRD as YAML.
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { stringify } from "yaml";
+import { AGENT_USAGE, runAgent } from "./src/agent/mod.ts";
 import { buildCrd } from "./src/api/mod.ts";
 import { serveWebhooks } from "./src/webhook/mod.ts";
 
 const USAGE = `Usage: kivebpf <command> [options]
 
 Commands:
+  agent [options]
+      Run the node agent: plant and arm traps, report accesses. Options:
+${AGENT_USAGE.split("\n").slice(1).join("\n")}
   webhook --cert FILE --key FILE [--port 9443] [--host 0.0.0.0]
       Serve the KivePolicy conversion (/convert) and validating (/validate) webhooks.
   crd
@@ -32,6 +37,8 @@ Commands:
 export async function main(args: string[]): Promise<number> {
   const [command, ...rest] = args;
   switch (command) {
+    case "agent":
+      return await runAgent(rest);
     case "webhook": {
       const { values } = parseArgs({
         args: rest,

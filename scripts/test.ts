@@ -131,7 +131,7 @@ const stages: Stage[] = [
   },
   {
     name: "unit",
-    run: () => denoTest(["tests/api", "tests/webhook"]),
+    run: () => denoTest(["tests/api", "tests/webhook", "tests/agent", "tests/delivery"]),
   },
   {
     name: "apiserver",

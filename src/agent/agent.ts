@@ -48,6 +48,8 @@ const FIELD_MANAGER_PREFIX = "kivebpf-agent";
 
 /** Plants trap files; the agent's window onto containers. */
 export interface TrapPlanter {
+  /** Called before a round of {@linkcode TrapPlanter.plant} with every target of the round. */
+  prepare?(targets: readonly TrapTarget[]): Promise<void>;
   /**
    * Makes sure the target's file exists (creating it when the trap says so) and returns the
    * identity the kernel sees.
@@ -62,8 +64,6 @@ export interface TrapPlanter {
 /** Where alerts go. */
 export interface AlertOutput {
   deliver(alert: Alert): void;
-  /** A line on stdout that is not an alert (loss summaries). */
-  notice?(message: string, body: Record<string, unknown>): void;
 }
 
 /** The clients the agent uses. */
@@ -294,6 +294,11 @@ export class NodeAgent {
     const now = Date.now();
     const verifyMs = (this.#o.verifySeconds ?? 60) * 1000;
     const next = new Map<string, Planted>();
+    try {
+      await this.#o.planter.prepare?.(targets);
+    } catch (error) {
+      this.#o.log.warn("cannot look up container processes", { error: describe(error) });
+    }
     for (const target of targets) {
       const previous = this.#planted.get(target.key);
       if (previous?.outcome.ok && now - previous.checkedAt < verifyMs) {
@@ -476,17 +481,38 @@ export class NodeAgent {
     if (event.kind === "lost") {
       metrics?.eventsLost.inc({}, event.count);
       for (const registration of this.#arms.registrationsOf(event.trapId)) {
-        const summary = {
+        // A summary in the alert's own shape, so whoever reads alerts learns of the loss too.
+        const body = {
+          "kive-alert-version": registration.alertVersion === "v2alpha1" ? "v2alpha1" : "v1",
           "kive-policy-name": registration.policy.name,
-          "kive-policy-namespace": registration.policy.namespace,
-          path: registration.path,
-          "kernel-id": kernelId,
-          pod: { name: registration.pod.name, namespace: registration.pod.namespace },
-          node: registration.node,
+          timestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+          metadata: {
+            path: registration.path,
+            inode: Number(registration.ino),
+            mask: 0,
+            "kernel-id": kernelId,
+          },
+          "custom-metadata": { ...registration.metadata },
+          pod: {
+            name: registration.pod.name,
+            namespace: registration.pod.namespace,
+            container: { id: registration.container.id, name: registration.container.name },
+          },
+          node: { name: registration.node },
+          process: {},
           "lost-accesses": event.count,
         };
-        log.warn("accesses lost: ring buffer full", summary);
-        output.notice?.("Accesses Lost", { KiveLoss: summary });
+        log.warn("accesses lost: the kernel ring buffer was full", {
+          policy: `${registration.policy.namespace}/${registration.policy.name}`,
+          path: registration.path,
+          lost: event.count,
+        });
+        output.deliver({
+          id: `${kernelId}-lost-${event.trapId}-${++this.#alertSeq}`,
+          body,
+          policy: { name: registration.policy.name, namespace: registration.policy.namespace },
+          callback: registration.callback ? { url: registration.callback } : undefined,
+        });
       }
       return;
     }

@@ -1,0 +1,23 @@
+/**
+ * The node agent: KivePolicies x Pods -> trap files -> kernel traps -> KiveAlerts.
+ *
+ * @module
+ */
+export { buildAlert, type TrapRegistration } from "./alert.ts";
+export {
+  type AgentApis,
+  type AlertOutput,
+  NodeAgent,
+  type NodeAgentOptions,
+  type TrapPlanter,
+} from "./agent.ts";
+export {
+  computeDesired,
+  type DesiredState,
+  type PodView,
+  podView,
+  type TrapTarget,
+} from "./desired.ts";
+export { createLogger, type Logger } from "./log.ts";
+export { AGENT_USAGE, runAgent } from "./main.ts";
+export { ContainerTrapPlanter } from "./planter.ts";
