@@ -4,8 +4,8 @@ set -euo pipefail
 packages=(
   openssl ca-certificates
   clang-19 llvm-19 libbpf-dev libbpf1 bpftool libelf1 zlib1g
-  runc busybox-static
-  qemu-system-x86 cpio kmod
+  runc busybox-static gcc libc6-dev util-linux
+  qemu-system-x86 cpio kmod libzstd-dev
 )
 missing=()
 for package in "${packages[@]}"; do

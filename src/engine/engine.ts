@@ -1,0 +1,718 @@
+import {
+  BpfError,
+  type BpfLink,
+  type BpfMap,
+  BpfObject,
+  openAndClose,
+  possibleCpus,
+  threadId,
+} from "../bpf/mod.ts";
+import {
+  TRAP_CONFIG_SIZE,
+  TRAP_FLAG_BLOCK,
+  TRAP_KEY_SIZE,
+  TRAP_LEARNED_SIZE,
+  TRAP_VALUE_SIZE,
+} from "./_event.ts";
+import type { StartMessage, WorkerMessage } from "./_ring_worker.ts";
+import { toKernelDev } from "./dev.ts";
+import type {
+  AccessEvent,
+  Backend,
+  BackendAttempt,
+  EngineCounters,
+  EngineEvent,
+  LostNotice,
+  TrapKey,
+} from "./types.ts";
+
+/** Backends in the order automatic mode tries them. */
+export const BACKENDS: readonly Backend[] = ["lsm", "fentry", "kprobe", "tracepoint"];
+
+const PROGRAMS: Record<Backend, string> = {
+  lsm: "trap_lsm_file_open",
+  fentry: "trap_fentry_file_open",
+  kprobe: "trap_kprobe_file_open",
+  tracepoint: "trap_sys_exit",
+};
+const EXEC_PROGRAM = "trap_exec";
+const PAGE_SIZE = 4096;
+const STOP_TIMEOUT_MS = 5000;
+
+/** Options of {@linkcode openEngine}. */
+export interface EngineOptions {
+  /** A backend, or "auto" (default) for the first of {@linkcode BACKENDS} that loads and attaches. */
+  backend?: Backend | "auto";
+  /** The compiled object. Default: env KIVEBPF_BPF_OBJECT, else `.cache/bpf/trap.bpf.o` of the repo. */
+  objectPath?: string;
+  /** Size of the trap map (armed keys). Default 65536. */
+  maxTraps?: number;
+  /** Ring buffer size in bytes: a power of two, at least 4096. Default 1 MiB. */
+  ringBufferBytes?: number;
+  /** Merge repeats by the same process to the same trap within this window. Default 0 (off). */
+  aggregateWindowMs?: number;
+  /** Longest wait of the reader Worker in the kernel, in ms. Default 100. */
+  pollIntervalMs?: number;
+  /** Process whose accesses never raise events. Default: this process. 0: none. */
+  agentTgid?: number;
+  /** Events buffered for a slow consumer before further ones are counted lost. Default 65536. */
+  maxQueuedEvents?: number;
+}
+
+/** Options of {@linkcode TrapEngine.arm}. */
+export interface ArmOptions {
+  /** Deny the open with EPERM (lsm backend only; still reported, with `blocked`). */
+  block?: boolean;
+}
+
+/** Options of {@linkcode TrapEngine.armPath}. */
+export interface ArmPathOptions extends ArmOptions {
+  /**
+   * Open the file once while the kernel records the (dev, ino) its hook sees, and arm
+   * that key: right where stat's st_dev differs from the superblock's (overlayfs,
+   * btrfs subvolumes). Default true; falls back to stat's key if nothing was recorded.
+   */
+  learn?: boolean;
+}
+
+/** No requested backend could be loaded and attached. */
+export class BackendError extends Error {
+  /** The backend asked for ("auto" when every backend was tried). */
+  readonly backend: Backend | "auto";
+  /** Why each backend failed. */
+  readonly attempts: BackendAttempt[];
+
+  /**
+   * Builds the error from the failed attempts.
+   *
+   * @param backend the backend asked for
+   * @param attempts why each tried backend failed
+   * @param options the last failure as `cause`
+   */
+  constructor(backend: Backend | "auto", attempts: BackendAttempt[], options?: ErrorOptions) {
+    super(
+      backend === "auto"
+        ? `No BPF backend works on this kernel: ${
+          attempts.map((a) => `${a.backend}: ${a.reason}`).join("; ")
+        }`
+        : `Cannot use BPF backend "${backend}": ${attempts[0]?.reason ?? "unknown"}`,
+      options,
+    );
+    this.name = "BackendError";
+    this.backend = backend;
+    this.attempts = attempts;
+  }
+}
+
+/** The default object path: env KIVEBPF_BPF_OBJECT, else the repo's build output. */
+export function defaultObjectPath(): string {
+  const env = Deno.env.get("KIVEBPF_BPF_OBJECT");
+  if (env) return env;
+  return decodeURIComponent(new URL("../../.cache/bpf/trap.bpf.o", import.meta.url).pathname);
+}
+
+function keyString(key: TrapKey): string {
+  return `${key.dev}:${key.ino}`;
+}
+
+function encodeKey(key: TrapKey): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(TRAP_KEY_SIZE);
+  const v = new DataView(out.buffer);
+  v.setBigUint64(0, BigInt(key.dev), true);
+  v.setBigUint64(8, key.ino, true);
+  return out;
+}
+
+function checkKey(key: TrapKey): void {
+  if (!Number.isInteger(key.dev) || key.dev < 0 || key.dev >= 2 ** 32) {
+    throw new RangeError(`Trap key dev must be a kernel device number, got ${key.dev}`);
+  }
+  if (typeof key.ino !== "bigint" || key.ino < 0n || key.ino >= 1n << 64n) {
+    throw new RangeError(`Trap key ino must be a 64-bit bigint, got ${String(key.ino)}`);
+  }
+}
+
+interface Loaded {
+  obj: BpfObject;
+  links: BpfLink[];
+}
+
+function loadBackend(
+  path: string,
+  backend: Backend,
+  sizes: { maxTraps: number; ringBufferBytes: number },
+  agentTgid: number,
+): Loaded {
+  const obj = BpfObject.open(path);
+  const links: BpfLink[] = [];
+  try {
+    for (const p of obj.programs()) {
+      p.setAutoload(p.name === PROGRAMS[backend] || p.name === EXEC_PROGRAM);
+    }
+    obj.map("trap_map").setMaxEntries(sizes.maxTraps);
+    obj.map("lost_counts").setMaxEntries(sizes.maxTraps + 1);
+    obj.map("events").setMaxEntries(sizes.ringBufferBytes);
+    obj.load();
+    writeConfig(obj.map(".bss"), agentTgid, 0, 0);
+    links.push(obj.program(PROGRAMS[backend]).attach());
+    links.push(obj.program(EXEC_PROGRAM).attach());
+    return { obj, links };
+  } catch (error) {
+    obj.close(); // destroys the links attached so far
+    throw error;
+  }
+}
+
+function writeConfig(bss: BpfMap, agentTgid: number, learnTgid: number, learnPid: number): void {
+  const value = new Uint8Array(TRAP_CONFIG_SIZE);
+  const v = new DataView(value.buffer);
+  v.setUint32(0, agentTgid, true);
+  v.setUint32(4, learnTgid, true);
+  v.setUint32(8, learnPid, true);
+  bss.update(new Uint8Array(4), value);
+}
+
+function positiveInt(name: string, value: number, min: number, max: number): number {
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${value}`);
+  }
+  return value;
+}
+
+/**
+ * Loads the trap programs with the first working backend (or the one asked for),
+ * attaches them and starts the reader Worker. Needs root (CAP_BPF, CAP_PERFMON,
+ * CAP_SYS_ADMIN for lsm) and `--allow-ffi --allow-read --allow-env`.
+ *
+ * @param options see {@linkcode EngineOptions}
+ * @returns the running engine; close it
+ * @throws {BackendError} when no (or not the asked) backend loads and attaches
+ * @throws {BpfError} when the object cannot be opened or the ring buffer read
+ *
+ * @example
+ * ```ts
+ * await using engine = await openEngine({ backend: "auto" });
+ * engine.armPath("/srv/secret.txt", 7);
+ * for await (const event of engine.events()) console.log(event);
+ * ```
+ */
+export async function openEngine(options: EngineOptions = {}): Promise<TrapEngine> {
+  const requested = options.backend ?? "auto";
+  if (requested !== "auto" && !BACKENDS.includes(requested)) {
+    throw new TypeError(`Unknown BPF backend "${requested}": use auto or ${BACKENDS.join(", ")}`);
+  }
+  const maxTraps = positiveInt("maxTraps", options.maxTraps ?? 65536, 1, 1 << 24);
+  const ringBufferBytes = positiveInt(
+    "ringBufferBytes",
+    options.ringBufferBytes ?? 1 << 20,
+    PAGE_SIZE,
+    1 << 30,
+  );
+  if ((ringBufferBytes & (ringBufferBytes - 1)) !== 0) {
+    throw new RangeError(`ringBufferBytes must be a power of two, got ${ringBufferBytes}`);
+  }
+  const agentTgid = positiveInt("agentTgid", options.agentTgid ?? Deno.pid, 0, 2 ** 32 - 1);
+  const path = options.objectPath ?? defaultObjectPath();
+
+  const attempts: BackendAttempt[] = [];
+  let loaded: Loaded | null = null;
+  let backend: Backend | null = null;
+  let lastError: unknown;
+  for (const candidate of requested === "auto" ? BACKENDS : [requested]) {
+    try {
+      loaded = loadBackend(path, candidate, { maxTraps, ringBufferBytes }, agentTgid);
+      backend = candidate;
+      break;
+    } catch (error) {
+      if (error instanceof BpfError && error.op === "bpf_object__open_file") throw error;
+      lastError = error;
+      attempts.push({
+        backend: candidate,
+        reason: error instanceof Error ? error.message : String(error),
+        errno: error instanceof BpfError ? error.errno : undefined,
+      });
+    }
+  }
+  if (!loaded || !backend) throw new BackendError(requested, attempts, { cause: lastError });
+
+  const engine = new TrapEngine(loaded, backend, attempts, {
+    maxTraps,
+    agentTgid,
+    maxQueuedEvents: positiveInt("maxQueuedEvents", options.maxQueuedEvents ?? 65536, 1, 2 ** 30),
+  });
+  try {
+    await engine.startReader(
+      positiveInt("pollIntervalMs", options.pollIntervalMs ?? 100, 1, 10_000),
+      positiveInt("aggregateWindowMs", options.aggregateWindowMs ?? 0, 0, 3_600_000),
+    );
+  } catch (error) {
+    await engine.close();
+    throw error;
+  }
+  return engine;
+}
+
+interface TrapSlot {
+  slot: number;
+  keys: number;
+  lostSeen: bigint;
+}
+
+/**
+ * A loaded and attached trap engine. Create it with {@linkcode openEngine}.
+ *
+ * Every access to an armed (dev, ino) by another process yields one
+ * {@linkcode AccessEvent} on {@linkcode TrapEngine.events}; accesses the kernel could
+ * not send are counted per trap and reported as {@linkcode LostNotice}s.
+ */
+export class TrapEngine {
+  #obj: BpfObject;
+  #links: BpfLink[];
+  #backend: Backend;
+  #attempts: BackendAttempt[];
+  #trapMap: BpfMap;
+  #lostMap: BpfMap;
+  #bss: BpfMap;
+  #learnMap: BpfMap;
+  #maxTraps: number;
+  #agentTgid: number;
+  #maxQueued: number;
+  #cpus: number;
+  #armed = new Map<string, { key: TrapKey; trapId: number; flags: number }>();
+  #traps = new Map<number, TrapSlot>();
+  #freeSlots: number[] = [];
+  #nextSlot = 1;
+  #retiredLost = new Map<number, bigint>();
+  #userLost = new Map<number, number>();
+  #userLostPending = new Map<number, number>();
+  #queue: EngineEvent[] = [];
+  #head = 0;
+  #wake: (() => void) | null = null;
+  #iterating = false;
+  #worker: Worker | null = null;
+  #stop = new SharedArrayBuffer(4);
+  #stopped: Promise<void> | null = null;
+  #readerError: Error | null = null;
+  #closing: Promise<void> | null = null;
+  #closed = false;
+  #events = 0;
+  #accesses = 0;
+
+  /** @internal use {@linkcode openEngine} */
+  constructor(
+    loaded: Loaded,
+    backend: Backend,
+    attempts: BackendAttempt[],
+    limits: { maxTraps: number; agentTgid: number; maxQueuedEvents: number },
+  ) {
+    this.#obj = loaded.obj;
+    this.#links = loaded.links;
+    this.#backend = backend;
+    this.#attempts = attempts;
+    this.#trapMap = loaded.obj.map("trap_map");
+    this.#lostMap = loaded.obj.map("lost_counts");
+    this.#bss = loaded.obj.map(".bss");
+    this.#learnMap = loaded.obj.map("learn_map");
+    this.#maxTraps = limits.maxTraps;
+    this.#agentTgid = limits.agentTgid;
+    this.#maxQueued = limits.maxQueuedEvents;
+    this.#cpus = possibleCpus();
+  }
+
+  /** @internal starts the reader Worker; resolves once it reads the ring buffer. */
+  startReader(pollMs: number, aggregateWindowMs: number): Promise<void> {
+    const worker = new Worker(new URL("./_ring_worker.ts", import.meta.url).href, {
+      type: "module",
+    });
+    this.#worker = worker;
+    let ready: (value: void) => void;
+    let failed: (error: Error) => void;
+    const started = new Promise<void>((resolve, reject) => {
+      ready = resolve;
+      failed = reject;
+    });
+    let stopped: () => void;
+    this.#stopped = new Promise<void>((resolve) => stopped = resolve);
+    worker.onmessage = (message: MessageEvent<WorkerMessage>) => {
+      const m = message.data;
+      switch (m.type) {
+        case "ready":
+          ready();
+          break;
+        case "events":
+          this.#onEvents(m.events);
+          break;
+        case "lost":
+          this.#pollLost();
+          break;
+        case "error": {
+          const error = m.op && m.errno !== undefined
+            ? new BpfError(m.op, m.errno, "The ring buffer reader failed")
+            : new Error(`The ring buffer reader failed: ${m.message}`);
+          this.#readerError = error;
+          failed(error);
+          this.#notify();
+          break;
+        }
+        case "stopped":
+          stopped();
+          break;
+      }
+    };
+    worker.onerror = (event: ErrorEvent) => {
+      event.preventDefault();
+      const error = new Error(`The ring buffer reader crashed: ${event.message}`);
+      this.#readerError = error;
+      failed(error);
+      stopped();
+      this.#notify();
+    };
+    const start: StartMessage = {
+      type: "start",
+      ringFd: this.#obj.map("events").fd,
+      lostFd: this.#lostMap.fd,
+      pollMs,
+      aggregateWindowMs,
+      stop: this.#stop,
+    };
+    worker.postMessage(start);
+    return started;
+  }
+
+  /** The active backend. */
+  get backend(): Backend {
+    return this.#backend;
+  }
+
+  /** Backends tried before the active one, and why they failed (empty when forced or first). */
+  get attempts(): readonly BackendAttempt[] {
+    return this.#attempts;
+  }
+
+  /** Whether {@linkcode TrapEngine.close} has completed. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /** The fds of the attached links (for diagnostics and leak tests). */
+  get linkFds(): number[] {
+    return this.#links.map((l) => l.fd);
+  }
+
+  /** The fd of the trap map (for diagnostics and leak tests). */
+  get trapMapFd(): number {
+    return this.#trapMap.fd;
+  }
+
+  #checkOpen(): void {
+    if (this.#closing) throw new TypeError("The trap engine is closed");
+  }
+
+  #slotFor(trapId: number): TrapSlot {
+    let t = this.#traps.get(trapId);
+    if (!t) {
+      const slot = this.#freeSlots.pop() ?? this.#nextSlot++;
+      if (slot > this.#maxTraps) throw new RangeError(`More than ${this.#maxTraps} trap ids armed`);
+      t = { slot, keys: 0, lostSeen: 0n };
+      this.#traps.set(trapId, t);
+    }
+    return t;
+  }
+
+  #readLost(slot: number): bigint {
+    const key = new Uint8Array(4);
+    new DataView(key.buffer).setUint32(0, slot, true);
+    const value = this.#lostMap.lookup(key);
+    if (!value) return 0n;
+    const v = new DataView(value.buffer);
+    let total = 0n;
+    for (let i = 0; i < this.#cpus; i++) total += v.getBigUint64(i * 8, true);
+    return total;
+  }
+
+  #releaseSlot(trapId: number, t: TrapSlot): void {
+    const lost = this.#readLost(t.slot);
+    if (lost > t.lostSeen) this.#push({ kind: "lost", trapId, count: Number(lost - t.lostSeen) });
+    this.#retiredLost.set(trapId, (this.#retiredLost.get(trapId) ?? 0n) + lost);
+    const key = new Uint8Array(4);
+    new DataView(key.buffer).setUint32(0, t.slot, true);
+    this.#lostMap.update(key, new Uint8Array(this.#lostMap.lookupSize));
+    this.#traps.delete(trapId);
+    this.#freeSlots.push(t.slot);
+  }
+
+  /**
+   * Arms a (dev, ino): every open (and exec) of that inode is reported with `trapId`.
+   * Arming an armed key again replaces its trap id and options.
+   *
+   * @param key the inode in the kernel's encoding (see {@linkcode toKernelDev})
+   * @param trapId an unsigned 32-bit id reported in events
+   * @param options `block`: deny the open (lsm backend only)
+   * @throws {RangeError} for a bad key or id, or `block` without the lsm backend
+   * @throws {BpfError} op `bpf_map_update_elem`, e.g. E2BIG when the map is full
+   */
+  arm(key: TrapKey, trapId: number, options: ArmOptions = {}): void {
+    this.#checkOpen();
+    checkKey(key);
+    positiveInt("trapId", trapId, 0, 2 ** 32 - 1);
+    if (options.block && this.#backend !== "lsm") {
+      throw new RangeError(
+        `The block action needs the lsm backend; this engine uses "${this.#backend}"`,
+      );
+    }
+    const id = keyString(key);
+    const previous = this.#armed.get(id);
+    const t = this.#slotFor(trapId);
+    const flags = options.block ? TRAP_FLAG_BLOCK : 0;
+    const value = new Uint8Array(TRAP_VALUE_SIZE);
+    const v = new DataView(value.buffer);
+    v.setUint32(0, trapId, true);
+    v.setUint32(4, flags, true);
+    v.setUint32(8, t.slot, true);
+    try {
+      this.#trapMap.update(encodeKey(key), value);
+    } catch (error) {
+      if (t.keys === 0) this.#releaseSlot(trapId, t);
+      throw error;
+    }
+    this.#armed.set(id, { key: { dev: key.dev, ino: key.ino }, trapId, flags });
+    if (previous && previous.trapId === trapId) return;
+    t.keys++;
+    if (previous) this.#unref(previous.trapId);
+  }
+
+  #unref(trapId: number): void {
+    const t = this.#traps.get(trapId);
+    if (t && --t.keys === 0) this.#releaseSlot(trapId, t);
+  }
+
+  /**
+   * Arms the file at `path`: its (dev, ino) as the kernel sees it (see
+   * {@linkcode ArmPathOptions.learn}), else from stat with st_dev converted.
+   *
+   * @returns the armed key
+   * @throws {Deno.errors.NotFound} when the file does not exist
+   */
+  armPath(path: string, trapId: number, options: ArmPathOptions = {}): TrapKey {
+    this.#checkOpen();
+    const info = Deno.statSync(path);
+    if (info.ino === null) throw new TypeError(`stat("${path}") gave no inode number`);
+    let key: TrapKey = { dev: toKernelDev(info.dev), ino: BigInt(info.ino) };
+    if (options.learn ?? true) {
+      try {
+        key = this.learnKey(path) ?? key;
+      } catch (error) {
+        // Files that cannot be opened (sockets, ...) keep the key from stat.
+        if (!(error instanceof BpfError && error.op === "open")) throw error;
+      }
+    }
+    this.arm(key, trapId, options);
+    return key;
+  }
+
+  /**
+   * Opens `path` once (read-only, non-blocking) on this thread while the kernel hook
+   * records the (dev, ino) it sees for this thread.
+   *
+   * @returns the key the hook saw, or null if it saw none
+   */
+  learnKey(path: string): TrapKey | null {
+    this.#checkOpen();
+    const zero = new Uint8Array(4);
+    const before = this.#learnMap.lookup(zero);
+    writeConfig(this.#bss, this.#agentTgid, Deno.pid, threadId());
+    try {
+      openAndClose(path);
+    } finally {
+      writeConfig(this.#bss, this.#agentTgid, 0, 0);
+    }
+    const after = this.#learnMap.lookup(zero);
+    if (!before || !after || after.length !== TRAP_LEARNED_SIZE) return null;
+    const b = new DataView(before.buffer);
+    const a = new DataView(after.buffer);
+    if (a.getBigUint64(16, true) === b.getBigUint64(16, true)) return null;
+    return { dev: Number(a.getBigUint64(0, true)), ino: a.getBigUint64(8, true) };
+  }
+
+  /**
+   * Disarms a key.
+   *
+   * @returns false when it was not armed
+   */
+  disarm(key: TrapKey): boolean {
+    this.#checkOpen();
+    checkKey(key);
+    const id = keyString(key);
+    const armed = this.#armed.get(id);
+    const deleted = this.#trapMap.delete(encodeKey(key));
+    if (!armed) return deleted;
+    this.#armed.delete(id);
+    this.#unref(armed.trapId);
+    return true;
+  }
+
+  /** The armed keys and their trap ids. */
+  armed(): { key: TrapKey; trapId: number; block: boolean }[] {
+    return [...this.#armed.values()].map((a) => ({
+      key: { ...a.key },
+      trapId: a.trapId,
+      block: (a.flags & TRAP_FLAG_BLOCK) !== 0,
+    }));
+  }
+
+  /** Reads the kernel's lost counters and queues a notice for each trap that lost more. */
+  #pollLost(): void {
+    if (this.#closed) return;
+    for (const [trapId, t] of this.#traps) {
+      const lost = this.#readLost(t.slot);
+      if (lost > t.lostSeen) {
+        this.#push({ kind: "lost", trapId, count: Number(lost - t.lostSeen) });
+        t.lostSeen = lost;
+      }
+    }
+  }
+
+  #onEvents(events: AccessEvent[]): void {
+    for (const event of events) {
+      if (this.#queue.length - this.#head >= this.#maxQueued) {
+        this.#userLost.set(event.trapId, (this.#userLost.get(event.trapId) ?? 0) + event.count);
+        this.#userLostPending.set(
+          event.trapId,
+          (this.#userLostPending.get(event.trapId) ?? 0) + event.count,
+        );
+        continue;
+      }
+      this.#push(event);
+    }
+  }
+
+  #push(event: EngineEvent): void {
+    this.#queue.push(event);
+    this.#notify();
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = null;
+    wake?.();
+  }
+
+  #shift(): EngineEvent | undefined {
+    if (this.#head >= this.#queue.length) {
+      for (const [trapId, count] of this.#userLostPending) {
+        this.#queue.push({ kind: "lost", trapId, count } satisfies LostNotice);
+      }
+      this.#userLostPending.clear();
+      if (this.#head >= this.#queue.length) return undefined;
+    }
+    const event = this.#queue[this.#head++];
+    if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head);
+      this.#head = 0;
+    }
+    if (event.kind === "access") {
+      this.#events++;
+      this.#accesses += event.count;
+    }
+    return event;
+  }
+
+  /**
+   * The event stream: access events and lost notices, in arrival order. One consumer
+   * only. It ends after {@linkcode TrapEngine.close} once the queued events are read,
+   * and throws if the reader Worker fails.
+   *
+   * @throws {TypeError} when a second consumer asks for it
+   */
+  events(): AsyncIterableIterator<EngineEvent> {
+    if (this.#iterating) throw new TypeError("The trap engine's events are already being read");
+    this.#iterating = true;
+    return this.#iterate();
+  }
+
+  async *#iterate(): AsyncIterableIterator<EngineEvent> {
+    try {
+      for (;;) {
+        const event = this.#shift();
+        if (event) {
+          yield event;
+          continue;
+        }
+        if (this.#readerError) throw this.#readerError;
+        if (this.#closing) return;
+        await new Promise<void>((resolve) => this.#wake = resolve);
+      }
+    } finally {
+      this.#iterating = false;
+    }
+  }
+
+  /**
+   * Counters: events delivered, aggregated and lost accesses (per trap), backend.
+   * Also queues lost notices for losses not yet reported.
+   */
+  counters(): EngineCounters {
+    if (!this.#closed) this.#pollLost();
+    const lostByTrap = new Map<number, number>();
+    const add = (trapId: number, n: number) => {
+      if (n > 0) lostByTrap.set(trapId, (lostByTrap.get(trapId) ?? 0) + n);
+    };
+    for (const [trapId, n] of this.#retiredLost) add(trapId, Number(n));
+    for (const [trapId, t] of this.#traps) add(trapId, Number(t.lostSeen));
+    for (const [trapId, n] of this.#userLost) add(trapId, n);
+    let lost = 0;
+    for (const n of lostByTrap.values()) lost += n;
+    return {
+      backend: this.#backend,
+      events: this.#events,
+      accesses: this.#accesses,
+      aggregated: this.#accesses - this.#events,
+      lost,
+      lostByTrap,
+      armed: this.#armed.size,
+    };
+  }
+
+  /**
+   * Stops the reader (draining the ring buffer), detaches the programs and frees every
+   * map, fd and native buffer. Idempotent; the event stream ends once drained.
+   */
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#notify();
+    try {
+      if (this.#worker) {
+        Atomics.store(new Int32Array(this.#stop), 0, 1);
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const timeout = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, STOP_TIMEOUT_MS);
+        });
+        await Promise.race([this.#stopped, timeout]);
+        clearTimeout(timer);
+        this.#worker.terminate();
+        this.#worker = null;
+      }
+      if (!this.#obj.closed) this.#pollLost();
+    } finally {
+      for (const link of this.#links) {
+        try {
+          link.close();
+        } catch {
+          // bpf_link__destroy frees the link even when detaching reports an error
+        }
+      }
+      this.#obj.close();
+      this.#closed = true;
+      this.#notify();
+    }
+  }
+
+  /** Same as {@linkcode TrapEngine.close}. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
