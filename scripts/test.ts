@@ -142,7 +142,9 @@ const stages: Stage[] = [
       const start = await run("bash", ["scripts/apiserver.sh", "start", dir]);
       try {
         if (start.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
-        return await denoTest(["tests/apiserver"], {
+        const bpf = await run("bash", ["scripts/build_bpf.sh"]);
+        if (bpf.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
+        return await denoTest(["tests/apiserver", "tests/integration"], {
           KUBECONFIG: `${dir}/kubeconfig`,
           KIVEBPF_KUBECTL: `${ROOT}.cache/k8s/bin/kubectl`,
         });
@@ -157,7 +159,7 @@ const stages: Stage[] = [
     async run() {
       const build = await run("bash", ["scripts/build_bpf.sh"]);
       if (build.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
-      return await denoTest(["tests/bpf", "tests/engine"]);
+      return await denoTest(["tests/bpf", "tests/engine", "tests/containers"]);
     },
   },
   {

@@ -1,0 +1,602 @@
+/**
+ * Plants and inspects a trap file inside a container, as root, through the root of the
+ * container's init process (`/proc/<pid>/root`), without ever following a symlink out of the
+ * container.
+ *
+ * Every path is resolved with `openat2(2)` and `RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS` against
+ * a directory fd of the container's root, so `..` stops at the container's `/`, absolute symlinks
+ * are resolved relative to it, and `/proc/<pid>/root`-style magic links are refused.
+ *
+ * Decisions:
+ *
+ * - The FINAL component may not be a symlink (`PathIsSymlink`): the trap is the file at that name,
+ *   and a name that points elsewhere is how a hostile container would try to make the agent
+ *   create, chmod or arm a file it did not mean.
+ * - Symlinks in the PARENT directories are followed, but only inside the container's root:
+ *   ordinary images have them (`/var/run -> /run`, `/lib -> usr/lib`), and `RESOLVE_IN_ROOT`
+ *   resolves them as the container itself would, so they cannot reach a host file.
+ * - Mount points are crossed (no `RESOLVE_NO_XDEV`): a container's bind mounts and volumes
+ *   (`/etc/hosts`, `/var/run/secrets/...`, `emptyDir`s) are part of the container's own view, and
+ *   a trap there is legitimate. A hostPath volume is the policy author's explicit choice.
+ * - An existing file is never truncated, written, chmod-ed or chown-ed: it is only opened with
+ *   `O_PATH` (no data access, no atime update) to read its identity.
+ * - The agent never deletes a trap file: a created file stays when the trap or the policy goes.
+ *   The one exception is a file this very call created and could not finish (content, owner or
+ *   mode failed): it is unlinked again so that no half-made file is later taken as "existing".
+ * - Owner ids are ids INSIDE the container. When the container has a user namespace, they are
+ *   mapped through `/proc/<pid>/uid_map` and `gid_map` to host ids before `fchown`, and files and
+ *   directories created without an owner are given the container's root (its id 0). Idmapped
+ *   mounts add another translation that is not applied here.
+ *
+ * @module
+ */
+import {
+  AT_EMPTY_PATH,
+  AT_FDCWD,
+  AT_SYMLINK_NOFOLLOW,
+  cString,
+  E,
+  errno,
+  libc,
+  O,
+  RESOLVE,
+  S,
+  STATX_BASIC_STATS,
+  strerror,
+  SYS_OPENAT2,
+} from "./_libc.ts";
+
+/** Why a trap file could not be planted or inspected. */
+export type TrapFileReason =
+  | "FileMissing"
+  | "PathIsSymlink"
+  | "PathEscapesRoot"
+  | "NotARegularFile"
+  | "ContainerGone"
+  | "PermissionDenied"
+  | "Other";
+
+/** A trap file that could not be planted or inspected, for the policy's status. */
+export interface TrapFileProblem {
+  /** Machine-readable reason. */
+  reason: TrapFileReason;
+  /** What could not be done and why, with the path. */
+  message: string;
+  /** The errno of the failed call, when one failed. */
+  errno?: number;
+}
+
+/** The identity of a trap file, as `statx(2)` reports it on the opened fd. */
+export interface TrapFileIdentity {
+  /** `st_dev` in glibc's encoding (`makedev(major, minor)`), as stat(1) `%d` prints it. */
+  dev: bigint;
+  /** Device major number. */
+  major: number;
+  /** Device minor number. */
+  minor: number;
+  /** Device in the kernel's encoding, `major << 20 | minor` (what BPF reads in `s_dev`). */
+  kernelDev: number;
+  /** Inode number. */
+  ino: bigint;
+  /** Permission bits (`0o7777` part of `st_mode`). */
+  mode: number;
+  /** Owner as the host sees it. */
+  uid: number;
+  /** Group as the host sees it. */
+  gid: number;
+  /** Size in bytes. */
+  size: number;
+  /** Whether this call created the file. */
+  created: boolean;
+}
+
+/** The outcome of {@linkcode ensureTrapFile}. */
+export type TrapFileResult =
+  | { ok: true; file: TrapFileIdentity }
+  | { ok: false; problem: TrapFileProblem };
+
+/** Options of {@linkcode ensureTrapFile}. */
+export interface EnsureTrapFileOptions {
+  /** Create the file (and missing parent directories, mode 0755) when it is missing. Default false. */
+  create?: boolean;
+  /** Exact permission bits of a created file, regardless of umask. Default `0o444`. */
+  mode?: number;
+  /** Content written once into a created file. */
+  content?: string | Uint8Array;
+  /** Owner of a created file, as ids inside the container. Default: the container's root. */
+  owner?: { uid: number; gid: number };
+  /** Where the host's procfs is mounted. Default `/proc`. */
+  procRoot?: string;
+  /**
+   * The mount namespace inode the process is expected to have. When given, a pid that now
+   * belongs to another process is reported as `ContainerGone` instead of being used.
+   */
+  mntNs?: number;
+}
+
+/**
+ * Makes sure a trap file exists inside a container and returns its identity.
+ *
+ * The path is resolved inside the root of process `pid` (the container's init) and never leaves
+ * it. With `create`, a missing file is created with exactly `mode` and its missing parent
+ * directories with 0755; an existing file is left exactly as it is. Every fd opened is closed
+ * before returning.
+ *
+ * The calls are synchronous system calls on local file systems (no data is read).
+ *
+ * @example
+ * ```ts
+ * const result = ensureTrapFile(4242, "/secret.txt", { create: true, mode: 0o444 });
+ * if (result.ok) console.log(result.file.kernelDev, result.file.ino);
+ * else console.log(result.problem.reason); // e.g. "PathIsSymlink"
+ * ```
+ *
+ * @param pid A process of the container (its init), as the host sees it.
+ * @param path Absolute path of the trap inside the container, e.g. `/secret.txt`.
+ * @param options What to do when the file is missing; where procfs is.
+ * @returns The file's identity, or the problem that prevented it.
+ * @throws {TypeError} when `path` is not absolute, has a `..` component or a NUL byte
+ * @throws {RangeError} when `pid`, `mode` or an owner id is out of range
+ */
+export function ensureTrapFile(
+  pid: number,
+  path: string,
+  options: EnsureTrapFileOptions = {},
+): TrapFileResult {
+  if (!Number.isSafeInteger(pid) || pid <= 0) {
+    throw new RangeError(`Cannot use pid ${pid}: not a positive integer`);
+  }
+  const names = splitTrapPath(path);
+  const mode = options.mode ?? 0o444;
+  if (!Number.isInteger(mode) || mode < 0 || mode > 0o7777) {
+    throw new RangeError(`Cannot use mode ${mode} for "${path}": permission bits are 0 to 0o7777`);
+  }
+  for (const [what, id] of Object.entries(options.owner ?? {})) {
+    if (!Number.isInteger(id) || id < 0 || id > 0xfffffffe) {
+      throw new RangeError(`Cannot use owner ${what} ${id} for "${path}": ids are 0 to 4294967294`);
+    }
+  }
+  const fds = new FdSet();
+  try {
+    return plant(fds, pid, path, names, { ...options, mode });
+  } finally {
+    fds.close();
+  }
+}
+
+/**
+ * Splits an absolute trap path into its components.
+ *
+ * @param path e.g. `/a//b/./c`
+ * @returns e.g. `["a", "b", "c"]`
+ * @throws {TypeError} for a relative path, `..`, a NUL byte or a path without a file name
+ */
+export function splitTrapPath(path: string): string[] {
+  if (!path.startsWith("/")) throw new TypeError(`Trap path "${path}" is not absolute`);
+  if (path.includes("\0")) throw new TypeError(`Trap path ${JSON.stringify(path)} has a NUL byte`);
+  const names = path.split("/").filter((name) => name !== "" && name !== ".");
+  if (names.includes("..")) throw new TypeError(`Trap path "${path}" has a ".." component`);
+  if (names.length === 0) throw new TypeError(`Trap path "${path}" names no file`);
+  return names;
+}
+
+/** Closes every fd added to it, once. */
+class FdSet {
+  #fds: number[] = [];
+
+  add(fd: number): number {
+    this.#fds.push(fd);
+    return fd;
+  }
+
+  close(): void {
+    const lib = libc();
+    for (const fd of this.#fds.reverse()) lib.close(fd);
+    this.#fds = [];
+  }
+}
+
+type Failure = { problem: TrapFileProblem };
+
+function fail(reason: TrapFileReason, message: string, code?: number): Failure {
+  return {
+    problem: code === undefined
+      ? { reason, message }
+      : { reason, message: `${message}: ${strerror(code)} (errno ${code})`, errno: code },
+  };
+}
+
+function isFailure(value: unknown): value is Failure {
+  return typeof value === "object" && value !== null && "problem" in value;
+}
+
+function plant(
+  fds: FdSet,
+  pid: number,
+  path: string,
+  names: string[],
+  options: EnsureTrapFileOptions & { mode: number },
+): TrapFileResult {
+  const procRoot = options.procRoot ?? "/proc";
+  const where = `"${path}" in the root of pid ${pid}`;
+
+  // A /proc/<pid> fd keeps naming the same process: if it exits and the pid is reused, lookups
+  // through this fd fail with ENOENT/ESRCH instead of reaching the new process.
+  const proc = openPlain(AT_FDCWD, `${procRoot}/${pid}`, O.O_PATH | O.O_DIRECTORY);
+  if (proc < 0) return gone(pid, -proc, `Cannot open ${procRoot}/${pid}`);
+  fds.add(proc);
+  if (options.mntNs !== undefined) {
+    const ns = statxAt(proc, "ns/mnt", 0);
+    if (isFailure(ns)) {
+      return gone(pid, ns.problem.errno ?? 0, `Cannot stat ${procRoot}/${pid}/ns/mnt`);
+    }
+    if (ns.ino !== BigInt(options.mntNs)) {
+      return {
+        ok: false,
+        problem: {
+          reason: "ContainerGone",
+          message: `Pid ${pid} is in mount namespace ${ns.ino}, not ${options.mntNs}: ` +
+            `the container's process has exited`,
+        },
+      };
+    }
+  }
+  const root = openPlain(proc, "root", O.O_PATH | O.O_DIRECTORY);
+  if (root < 0) return gone(pid, -root, `Cannot open ${procRoot}/${pid}/root`);
+  fds.add(root);
+
+  const ids = options.create ? idMapping(proc, options.owner) : undefined;
+  if (isFailure(ids)) return { ok: false, problem: ids.problem };
+
+  const parent = openParent(fds, root, names.slice(0, -1), options.create === true, where, ids);
+  if (isFailure(parent)) return { ok: false, problem: parent.problem };
+  const name = names[names.length - 1];
+
+  // Two rounds: a file created by someone else between our lookup and our O_EXCL create is
+  // then inspected as an existing file.
+  for (let round = 0; round < 2; round++) {
+    const fd = openat2(parent, name, O.O_PATH | O.O_NOFOLLOW, RESOLVE_ONE);
+    if (fd >= 0) {
+      fds.add(fd);
+      return identify(fd, where, false);
+    }
+    const code = -fd;
+    if (code === E.ELOOP) return symlink(where);
+    if (code !== E.ENOENT) return { ok: false, problem: classify(code, `Cannot open ${where}`) };
+    if (!options.create) {
+      return { ok: false, ...fail("FileMissing", `Trap file ${where} does not exist`) };
+    }
+    const created = openat2(
+      parent,
+      name,
+      O.O_WRONLY | O.O_CREAT | O.O_EXCL | O.O_NOFOLLOW,
+      RESOLVE_ONE,
+      0, // no access for anyone until fchmod sets the exact mode
+    );
+    if (created >= 0) {
+      fds.add(created);
+      return finishCreated(parent, name, created, where, options, ids?.file);
+    }
+    if (-created !== E.EEXIST) {
+      return { ok: false, problem: classify(-created, `Cannot create ${where}`) };
+    }
+  }
+  return { ok: false, ...fail("Other", `Trap file ${where} keeps appearing and disappearing`) };
+}
+
+/** One name relative to a directory fd: no symlink at all, cannot leave the directory. */
+const RESOLVE_ONE = RESOLVE.RESOLVE_BENEATH | RESOLVE.RESOLVE_NO_SYMLINKS;
+/** A path relative to the container's root fd. */
+const RESOLVE_ROOT = RESOLVE.RESOLVE_IN_ROOT | RESOLVE.RESOLVE_NO_MAGICLINKS;
+
+function gone(pid: number, code: number, what: string): TrapFileResult {
+  if (code === E.ENOENT || code === E.ESRCH) {
+    return { ok: false, ...fail("ContainerGone", `${what}: process ${pid} has exited`, code) };
+  }
+  return { ok: false, problem: classify(code, what) };
+}
+
+function symlink(where: string): TrapFileResult {
+  return {
+    ok: false,
+    ...fail("PathIsSymlink", `Trap file ${where} is a symlink; the agent does not follow it`),
+  };
+}
+
+function classify(code: number, what: string): TrapFileProblem {
+  switch (code) {
+    case E.ENOENT:
+      return fail("FileMissing", what, code).problem;
+    case E.EXDEV:
+      return fail("PathEscapesRoot", `${what}: the path leaves the container's root`, code).problem;
+    case E.EACCES:
+    case E.EPERM:
+      return fail("PermissionDenied", what, code).problem;
+    case E.ENOSYS:
+      return fail("Other", `${what}: openat2 needs Linux 5.6 or later`, code).problem;
+    default:
+      return fail("Other", what, code).problem;
+  }
+}
+
+/** Host ids to give created files and directories. */
+interface IdPlan {
+  /** For the trap file, or undefined to keep the creator's (host root). */
+  file?: { uid: number; gid: number };
+  /** For created directories. */
+  dir?: { uid: number; gid: number };
+}
+
+function idMapping(
+  proc: number,
+  owner: { uid: number; gid: number } | undefined,
+): IdPlan | Failure {
+  const uidMap = readIdMap(proc, "uid_map");
+  if (isFailure(uidMap)) return uidMap;
+  const gidMap = readIdMap(proc, "gid_map");
+  if (isFailure(gidMap)) return gidMap;
+  const identity = isIdentity(uidMap) && isIdentity(gidMap);
+  const rootIds = { uid: mapId(uidMap, 0), gid: mapId(gidMap, 0) };
+  const containerRoot = !identity && rootIds.uid !== undefined && rootIds.gid !== undefined
+    ? { uid: rootIds.uid, gid: rootIds.gid }
+    : undefined;
+  if (!owner) return { file: containerRoot, dir: containerRoot };
+  const uid = mapId(uidMap, owner.uid);
+  const gid = mapId(gidMap, owner.gid);
+  if (uid === undefined || gid === undefined) {
+    return fail(
+      "Other",
+      `Cannot give the trap file owner ${owner.uid}:${owner.gid}: ` +
+        `not mapped in the container's user namespace`,
+    );
+  }
+  return { file: { uid, gid }, dir: containerRoot };
+}
+
+type IdMap = { inside: number; outside: number; count: number }[];
+
+function readIdMap(proc: number, file: string): IdMap | Failure {
+  const fd = openPlain(proc, file, O.O_RDONLY);
+  if (fd < 0) return { problem: classify(-fd, `Cannot read /proc/<pid>/${file}`) };
+  const lib = libc();
+  try {
+    const buf = new Uint8Array(4096);
+    const n = Number(lib.read(fd, buf, BigInt(buf.length)));
+    if (n < 0) return { problem: classify(errno(), `Cannot read /proc/<pid>/${file}`) };
+    return new TextDecoder().decode(buf.subarray(0, n)).split("\n")
+      .map((line) => line.trim().split(/\s+/).map(Number))
+      .filter((fields) => fields.length === 3 && fields.every(Number.isInteger))
+      .map(([inside, outside, count]) => ({ inside, outside, count }));
+  } finally {
+    lib.close(fd);
+  }
+}
+
+function isIdentity(map: IdMap): boolean {
+  return map.length === 1 && map[0].inside === 0 && map[0].outside === 0 &&
+    map[0].count === 4294967295;
+}
+
+function mapId(map: IdMap, id: number): number | undefined {
+  const range = map.find((r) => id >= r.inside && id < r.inside + r.count);
+  return range ? range.outside + (id - range.inside) : undefined;
+}
+
+/** Opens (creating with 0755 when asked) the directory that holds the trap. */
+function openParent(
+  fds: FdSet,
+  root: number,
+  dirs: string[],
+  create: boolean,
+  where: string,
+  ids: IdPlan | undefined,
+): number | Failure {
+  const flags = O.O_PATH | O.O_DIRECTORY;
+  const whole = openat2(root, dirs.length ? dirs.join("/") : ".", flags, RESOLVE_ROOT);
+  if (whole >= 0) return fds.add(whole);
+  if (-whole !== E.ENOENT) return parentProblem(-whole, where);
+  if (!create) {
+    return fail("FileMissing", `Trap file ${where} does not exist (nor does its directory)`);
+  }
+  // Walk from the root, resolving each prefix again from the root so that symlinks keep the
+  // container's meaning, and creating what is missing relative to the fd of its parent.
+  let parent = root;
+  for (let i = 0; i < dirs.length; i++) {
+    const prefix = dirs.slice(0, i + 1).join("/");
+    let fd = openat2(root, prefix, flags, RESOLVE_ROOT);
+    if (fd < 0 && -fd === E.ENOENT) {
+      const made = mkdir(parent, dirs[i], ids?.dir);
+      if (isFailure(made)) return made;
+      fd = openat2(root, prefix, flags, RESOLVE_ROOT);
+      if (fd < 0 && -fd === E.ENOENT) {
+        return fail(
+          "Other",
+          `Cannot create the directories of ${where}: "/${prefix}" exists but leads nowhere ` +
+            `(a dangling symlink?)`,
+        );
+      }
+    }
+    if (fd < 0) return parentProblem(-fd, where);
+    parent = fds.add(fd);
+  }
+  return parent;
+}
+
+function parentProblem(code: number, where: string): Failure {
+  if (code === E.ELOOP) {
+    return fail(
+      "PathEscapesRoot",
+      `Cannot open the directory of ${where}: it goes through a magic link such as ` +
+        `/proc/<pid>/root, or through too many symlinks`,
+      code,
+    );
+  }
+  if (code === E.ENOTDIR) {
+    return fail(
+      "Other",
+      `Cannot open the directory of ${where}: a component is not a directory`,
+      code,
+    );
+  }
+  return { problem: classify(code, `Cannot open the directory of ${where}`) };
+}
+
+/** mkdirat(0755) exactly, whatever the umask; an existing name is left alone. */
+function mkdir(
+  parent: number,
+  name: string,
+  owner: { uid: number; gid: number } | undefined,
+): void | Failure {
+  const lib = libc();
+  if (lib.mkdirat(parent, cString(name), 0o755) !== 0) {
+    const code = errno();
+    if (code === E.EEXIST) return;
+    return { problem: classify(code, `Cannot create directory "${name}"`) };
+  }
+  // Opened again by its single name with no symlink allowed: if the container swapped it for a
+  // symlink meanwhile, we get ELOOP instead of chmod-ing the link's target.
+  const fd = openat2(
+    parent,
+    name,
+    O.O_RDONLY | O.O_DIRECTORY | O.O_NOFOLLOW,
+    RESOLVE_ONE,
+  );
+  if (fd < 0) return { problem: classify(-fd, `Cannot open the new directory "${name}"`) };
+  try {
+    if (owner && lib.fchown(fd, owner.uid, owner.gid) !== 0) {
+      return { problem: classify(errno(), `Cannot chown the new directory "${name}"`) };
+    }
+    if (lib.fchmod(fd, 0o755) !== 0) {
+      return { problem: classify(errno(), `Cannot chmod the new directory "${name}"`) };
+    }
+  } finally {
+    lib.close(fd);
+  }
+}
+
+/** Writes content, sets owner then mode (chown clears setuid bits), and reads the identity. */
+function finishCreated(
+  parent: number,
+  name: string,
+  fd: number,
+  where: string,
+  options: EnsureTrapFileOptions & { mode: number },
+  owner: { uid: number; gid: number } | undefined,
+): TrapFileResult {
+  const lib = libc();
+  const content = typeof options.content === "string"
+    ? new TextEncoder().encode(options.content)
+    : options.content;
+  let problem: TrapFileProblem | undefined;
+  for (let offset = 0; content && offset < content.length && !problem;) {
+    const n = Number(lib.write(fd, content.subarray(offset), BigInt(content.length - offset)));
+    if (n >= 0) offset += n;
+    else if (errno() !== E.EINTR) problem = classify(errno(), `Cannot write ${where}`);
+  }
+  if (!problem && owner && lib.fchown(fd, owner.uid, owner.gid) !== 0) {
+    problem = classify(errno(), `Cannot chown ${where} to ${owner.uid}:${owner.gid}`);
+  }
+  if (!problem && lib.fchmod(fd, options.mode) !== 0) {
+    problem = classify(errno(), `Cannot chmod ${where} to 0${options.mode.toString(8)}`);
+  }
+  if (!problem) return identify(fd, where, true);
+  // Undo only our own half-made file: the name must still be the inode we created.
+  const mine = statxAt(fd, "", AT_EMPTY_PATH);
+  const named = statxAt(parent, name, AT_SYMLINK_NOFOLLOW);
+  if (
+    !isFailure(mine) && !isFailure(named) && mine.ino === named.ino && mine.major === named.major &&
+    mine.minor === named.minor
+  ) {
+    lib.unlinkat(parent, cString(name), 0);
+  }
+  return { ok: false, problem };
+}
+
+function identify(fd: number, where: string, created: boolean): TrapFileResult {
+  const st = statxAt(fd, "", AT_EMPTY_PATH);
+  if (isFailure(st)) return { ok: false, problem: st.problem };
+  const type = st.mode & S.S_IFMT;
+  if (type === S.S_IFLNK) return symlink(where);
+  if (type !== S.S_IFREG) {
+    const kind = type === S.S_IFDIR ? "a directory" : `of type 0${type.toString(8)}`;
+    return { ok: false, ...fail("NotARegularFile", `Trap file ${where} is ${kind}`) };
+  }
+  return {
+    ok: true,
+    file: {
+      dev: makedev(st.major, st.minor),
+      major: st.major,
+      minor: st.minor,
+      kernelDev: st.major * 2 ** 20 + st.minor,
+      ino: st.ino,
+      mode: st.mode & 0o7777,
+      uid: st.uid,
+      gid: st.gid,
+      size: st.size,
+      created,
+    },
+  };
+}
+
+/** glibc's `makedev()`. */
+function makedev(major: number, minor: number): bigint {
+  const ma = BigInt(major);
+  const mi = BigInt(minor);
+  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) |
+    (mi & 0xffn);
+}
+
+interface Statx {
+  mode: number;
+  uid: number;
+  gid: number;
+  ino: bigint;
+  size: number;
+  major: number;
+  minor: number;
+}
+
+function statxAt(dirfd: number, path: string, flags: number): Statx | Failure {
+  const buf = new Uint8Array(256);
+  if (libc().statx(dirfd, cString(path), flags, STATX_BASIC_STATS, buf) !== 0) {
+    return { problem: classify(errno(), `Cannot stat "${path}"`) };
+  }
+  // struct statx (include/uapi/linux/stat.h)
+  const view = new DataView(buf.buffer);
+  return {
+    uid: view.getUint32(20, true),
+    gid: view.getUint32(24, true),
+    mode: view.getUint16(28, true),
+    ino: view.getBigUint64(32, true),
+    size: Number(view.getBigUint64(40, true)),
+    major: view.getUint32(136, true),
+    minor: view.getUint32(140, true),
+  };
+}
+
+/** openat(2) with O_CLOEXEC; returns the fd or `-errno`. */
+function openPlain(dirfd: number, path: string, flags: number): number {
+  const fd = libc().openat(dirfd, cString(path), flags | O.O_CLOEXEC, 0);
+  return fd >= 0 ? fd : -errno();
+}
+
+/**
+ * openat2(2) with O_CLOEXEC; returns the fd or `-errno`. Retries EAGAIN, which the kernel
+ * returns for RESOLVE_IN_ROOT/RESOLVE_BENEATH when a concurrent rename or mount could have
+ * made `..` unsafe, and EINTR.
+ */
+function openat2(dirfd: number, path: string, flags: number, resolve: number, mode = 0): number {
+  // struct open_how { __u64 flags; __u64 mode; __u64 resolve; }
+  const how = new Uint8Array(24);
+  const view = new DataView(how.buffer);
+  view.setBigUint64(0, BigInt(flags | O.O_CLOEXEC), true);
+  view.setBigUint64(8, BigInt(mode), true);
+  view.setBigUint64(16, BigInt(resolve), true);
+  const name = cString(path);
+  for (let attempt = 0;; attempt++) {
+    const fd = Number(libc().syscall(SYS_OPENAT2, dirfd, name, how, BigInt(how.length)));
+    if (fd >= 0) return fd;
+    const code = errno();
+    if ((code !== E.EAGAIN && code !== E.EINTR) || attempt >= 16) return -code;
+  }
+}
