@@ -20,6 +20,7 @@ import {
   PatchStrategy,
   setHeaderOptions,
   type V1ConfigMap,
+  V1MicroTime,
 } from "@kubernetes/client-node";
 import {
   FINALIZER,
@@ -543,7 +544,7 @@ export class NodeAgent {
     const now = Date.now();
     if (now - (this.#lastPodEvent.get(key) ?? 0) < (this.#o.podEventSeconds ?? 10) * 1000) return;
     this.#lastPodEvent.set(key, now);
-    const time = new Date();
+    const time = new V1MicroTime();
     api.createNamespacedEvent({
       namespace: registration.pod.namespace,
       body: {

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { CoordinationV1Api, V1Lease } from "@kubernetes/client-node";
+import { type CoordinationV1Api, type V1Lease, V1MicroTime } from "@kubernetes/client-node";
 
 /** Options of {@linkcode LeaseElector}. */
 export interface LeaseElectorOptions {
@@ -50,7 +50,11 @@ export class LeaseElector {
    */
   constructor(api: CoordinationV1Api, options: LeaseElectorOptions) {
     this.#api = api;
-    this.#options = { leaseSeconds: 15, retrySeconds: 2, ...options };
+    this.#options = {
+      ...options,
+      leaseSeconds: options.leaseSeconds ?? 15,
+      retrySeconds: options.retrySeconds ?? 2,
+    };
   }
 
   /** Whether this candidate holds the Lease now. */
@@ -110,7 +114,8 @@ export class LeaseElector {
 
   async #attempt(): Promise<void> {
     const { name, namespace, identity, leaseSeconds } = this.#options;
-    const now = new Date();
+    // MicroTime: the API server rejects the millisecond form a plain Date serializes to.
+    const now = new V1MicroTime();
     try {
       let lease: V1Lease;
       try {
@@ -150,7 +155,7 @@ export class LeaseElector {
         holderIdentity: identity,
         leaseDurationSeconds: leaseSeconds,
         renewTime: now,
-        acquireTime: takingOver ? now : spec.acquireTime ?? now,
+        acquireTime: takingOver || !spec.acquireTime ? now : new V1MicroTime(spec.acquireTime),
         leaseTransitions: (spec.leaseTransitions ?? 0) + (takingOver ? 1 : 0),
       };
       await this.#api.replaceNamespacedLease({ name, namespace, body: lease });

@@ -1,0 +1,504 @@
+/**
+ * The node agent end to end without a kubelet: a real API server, real runc containers that
+ * Pod objects point at, the real kernel (as root), and agents run as processes from mod.ts.
+ */
+import assert from "node:assert/strict";
+import { GROUP, PLURAL } from "../../src/api/mod.ts";
+import { RuncContainer } from "../containers/_runc.ts";
+import { kubectl } from "../_support/kube.ts";
+import { installApi } from "../apiserver/_install.ts";
+import { AgentProcess, createPod, ensureNamespace, setPodContainer, waitFor } from "./_cluster.ts";
+
+const api = await installApi();
+const { kube } = api;
+await ensureNamespace(kube, "default");
+await ensureNamespace(kube, "kivebpf-system");
+const KERNEL_ID = (await Deno.readTextFile("/proc/sys/kernel/random/boot_id")).trim();
+const NS = "kivebpf-system";
+const policyPath = (name: string) => `/apis/${GROUP}/v2alpha1/namespaces/${NS}/${PLURAL}/${name}`;
+
+globalThis.addEventListener("unload", () => {
+  api.close().catch(() => {});
+});
+
+async function applyPolicy(
+  name: string,
+  spec: Record<string, unknown>,
+  finalizer = true,
+): Promise<void> {
+  const object = {
+    apiVersion: `${GROUP}/v1`,
+    kind: "KivePolicy",
+    metadata: { name, namespace: NS, finalizers: finalizer ? [`${GROUP}/finalizer`] : [] },
+    spec,
+  };
+  const result = await kubectl(["apply", "-f", "-"], JSON.stringify(object));
+  assert.equal(result.code, 0, result.stderr);
+}
+
+async function deletePolicy(name: string): Promise<void> {
+  await kube.request("DELETE", policyPath(name));
+  await waitFor(
+    `policy ${name} to be gone (finalizer released by the agent)`,
+    async () => (await kube.request("GET", policyPath(name))).status === 404,
+  );
+}
+
+async function nodeStatus(policy: string, node: string) {
+  const object = await kube.ok("GET", policyPath(policy));
+  // deno-lint-ignore no-explicit-any
+  return (object.status?.nodes ?? []).find((entry: any) => entry.node === node);
+}
+
+async function hostStat(
+  container: RuncContainer,
+  path: string,
+): Promise<Deno.FileInfo | undefined> {
+  try {
+    return await Deno.lstat(`/proc/${container.pid}/root${path}`);
+  } catch {
+    return undefined;
+  }
+}
+
+async function withFixture(
+  fn: (
+    fixture: {
+      containers: RuncContainer[];
+      agents: AgentProcess[];
+      cleanups: (() => Promise<unknown>)[];
+    },
+  ) => Promise<void>,
+): Promise<void> {
+  const fixture = {
+    containers: [] as RuncContainer[],
+    agents: [] as AgentProcess[],
+    cleanups: [] as (() => Promise<unknown>)[],
+  };
+  try {
+    await fn(fixture);
+  } finally {
+    for (const cleanup of fixture.cleanups.reverse()) await cleanup().catch(() => {});
+    for (const agent of fixture.agents) await agent.stop("SIGKILL");
+    for (const container of fixture.containers) await container[Symbol.asyncDispose]();
+  }
+}
+
+async function startContainer(fixture: { containers: RuncContainer[] }): Promise<RuncContainer> {
+  const container = await RuncContainer.start();
+  fixture.containers.push(container);
+  return container;
+}
+
+/** Waits a moment and checks no (further) alert came: the absence of an event needs a wait. */
+async function assertNoNewAlerts(
+  agents: AgentProcess[],
+  before: number,
+  why: string,
+): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 2000));
+  const now = agents.reduce((sum, a) => sum + a.alerts().length, 0);
+  assert.equal(
+    now,
+    before,
+    `${why}: unexpected alerts ${JSON.stringify(agents.flatMap((a) => a.alerts().slice(before)))}`,
+  );
+}
+
+Deno.test("the seed's policy arms /secret.txt in the matching container only and cat yields one complete alert", async () => {
+  await withFixture(async (fixture) => {
+    const nginx = await startContainer(fixture);
+    const other = await startContainer(fixture);
+    const pod = await createPod(kube, {
+      name: "nginx-pod",
+      namespace: "default",
+      node: "node-a",
+      labels: { "security-level": "high" },
+      containerName: "nginx",
+      container: nginx,
+    });
+    fixture.cleanups.push(() =>
+      kube.request("DELETE", `/api/v1/namespaces/default/pods/nginx-pod?gracePeriodSeconds=0`)
+    );
+    await createPod(kube, {
+      name: "other-pod",
+      namespace: "default",
+      node: "node-a",
+      labels: { "security-level": "low" },
+      containerName: "nginx",
+      container: other,
+    });
+    fixture.cleanups.push(() =>
+      kube.request("DELETE", `/api/v1/namespaces/default/pods/other-pod?gracePeriodSeconds=0`)
+    );
+    const agent = new AgentProcess("node-a");
+    fixture.agents.push(agent);
+    const sample = await kubectl(["apply", "-f", "config/samples/kive_v2alpha1_kivepolicy.yaml"]);
+    assert.equal(sample.code, 0, sample.stderr);
+    fixture.cleanups.push(() => deletePolicy("kive-sample-policy"));
+
+    const file = await waitFor("the trap file in the matching container", () => hostStat(nginx, "/secret.txt"));
+    const status = await waitFor("node-a to report the trap armed", async () => {
+      const entry = await nodeStatus("kive-sample-policy", "node-a");
+      return entry?.armed === 1 ? entry : undefined;
+    });
+    assert.equal(status.kernelId, KERNEL_ID);
+    assert.ok(file.isFile, "trap file created");
+    assert.equal(file!.mode! & 0o7777, 0o444, "mode 444 read as octal: r--r--r--");
+    assert.equal(await hostStat(other, "/secret.txt"), undefined, "non-matching pod has no trap");
+    await waitFor(
+      "the agent to lead and arm the kernel",
+      () => agent.leading() && agent.stderrLines.some((l) => l.includes("kernel traps updated")),
+    );
+
+    const output = await nginx.execOk(["cat", "/secret.txt"]);
+    assert.equal(output, "");
+    const [alert] = await waitFor(
+      "one alert",
+      () => agent.alerts().length >= 1 ? agent.alerts() : undefined,
+    );
+    assert.deepEqual(Object.keys(alert), [
+      "kive-alert-version",
+      "kive-policy-name",
+      "timestamp",
+      "metadata",
+      "custom-metadata",
+      "pod",
+      "node",
+      "process",
+    ]);
+    assert.equal(alert["kive-alert-version"], "v1");
+    assert.equal(alert["kive-policy-name"], "kive-sample-policy");
+    assert.match(alert.timestamp as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+    assert.ok(
+      Math.abs(Date.parse(alert.timestamp as string) - Date.now()) < 120_000,
+      "timestamp is the access time",
+    );
+    assert.deepEqual(alert.metadata, {
+      path: "/secret.txt",
+      inode: Number(file!.ino),
+      mask: 36,
+      "kernel-id": KERNEL_ID,
+    });
+    assert.deepEqual(alert["custom-metadata"], { severity: "medium" });
+    assert.deepEqual(alert.pod, {
+      name: "nginx-pod",
+      namespace: "default",
+      container: { id: `containerd://${nginx.id}`, name: "nginx" },
+    });
+    assert.deepEqual(alert.node, { name: "node-a" });
+    const process = alert.process as Record<string, unknown>;
+    assert.equal(process.binary, "cat");
+    assert.equal(process.arguments, "/secret.txt");
+    assert.equal(process.cwd, "/");
+    assert.equal(process.uid, 0);
+    assert.equal(process.gid, 0);
+    assert.ok((process.pid as number) > 0 && process.pid === process.tgid);
+    await assertNoNewAlerts([agent], 1, "one cat is one alert");
+    assert.equal(pod.uid.length > 0, true);
+  });
+});
+
+Deno.test("create never rewrites an existing file; a symlink planted by the container is refused and reported", async () => {
+  await withFixture(async (fixture) => {
+    const container = await startContainer(fixture);
+    const canary = await Deno.makeTempFile({ prefix: "kivebpf-canary-" });
+    fixture.cleanups.push(() => Deno.remove(canary));
+    await Deno.writeTextFile(canary, "host secret\n");
+    await Deno.chmod(canary, 0o600);
+    const canaryBefore = await Deno.stat(canary);
+    await container.execOk([
+      "sh",
+      "-c",
+      `printf 'keep\\n' > /existing.txt && chmod 640 /existing.txt && ln -s ${canary} /escape.txt && mkdir /d && ln -s / /d/up`,
+    ]);
+    const existingBefore = await hostStat(container, "/existing.txt");
+    await createPod(kube, {
+      name: "files-pod",
+      namespace: "default",
+      node: "node-a",
+      containerName: "app",
+      container,
+    });
+    fixture.cleanups.push(() =>
+      kube.request("DELETE", `/api/v1/namespaces/default/pods/files-pod?gracePeriodSeconds=0`)
+    );
+    const agent = new AgentProcess("node-a");
+    fixture.agents.push(agent);
+    await applyPolicy("files-policy", {
+      traps: [
+        { path: "/existing.txt", create: true, mode: 444, matchAny: [{ pod: "files-pod" }] },
+        { path: "/escape.txt", create: true, mode: 444, matchAny: [{ pod: "files-pod" }] },
+        { path: "/missing.txt", create: false, matchAny: [{ pod: "files-pod" }] },
+        { path: `/d/up${canary}`, create: true, mode: 444, matchAny: [{ pod: "files-pod" }] },
+      ],
+    });
+    fixture.cleanups.push(() => deletePolicy("files-policy"));
+    const entry = await waitFor("status for all four traps", async () => {
+      const found = await nodeStatus("files-policy", "node-a");
+      return found?.traps?.length === 4 ? found : undefined;
+    });
+    // deno-lint-ignore no-explicit-any
+    const reasons = entry.traps.map((t: any) => t.armed === 1 ? "armed" : t.problems?.[0]?.reason);
+    assert.deepEqual(reasons.slice(0, 3), ["armed", "PathIsSymlink", "FileMissing"]);
+    assert.ok(
+      ["armed", "PathIsSymlink", "FileMissing", "PathEscapesRoot"].includes(reasons[3]),
+      reasons[3],
+    );
+    const existingAfter = await hostStat(container, "/existing.txt");
+    assert.equal(existingAfter!.mode! & 0o7777, 0o640, "existing file keeps its mode");
+    assert.equal(existingAfter!.mtime?.getTime(), existingBefore!.mtime?.getTime());
+    assert.equal(await container.execOk(["cat", "/existing.txt"]), "keep\n");
+    const canaryAfter = await Deno.stat(canary);
+    assert.equal(await Deno.readTextFile(canary), "host secret\n", "host file untouched");
+    assert.equal(canaryAfter.mode! & 0o7777, 0o600);
+    assert.equal(canaryAfter.mtime?.getTime(), canaryBefore.mtime?.getTime());
+    assert.equal(
+      await hostStat(container, "/missing.txt"),
+      undefined,
+      "create: false creates nothing",
+    );
+  });
+});
+
+Deno.test("policy update, container restart, agent restart and pod delete each converge", async () => {
+  await withFixture(async (fixture) => {
+    const first = await startContainer(fixture);
+    const pod = await createPod(kube, {
+      name: "web",
+      namespace: "default",
+      node: "node-a",
+      containerName: "web",
+      container: first,
+    });
+    fixture.cleanups.push(() => kube.request("DELETE", `/api/v1/namespaces/default/pods/web?gracePeriodSeconds=0`));
+    let agent = new AgentProcess("node-a");
+    fixture.agents.push(agent);
+    await applyPolicy("web-policy", {
+      traps: [{ path: "/one.txt", create: true, matchAny: [{ pod: "web" }] }],
+    });
+    fixture.cleanups.push(() => deletePolicy("web-policy"));
+    await waitFor("/one.txt planted", () => hostStat(first, "/one.txt"));
+    await waitFor(
+      "armed",
+      () => agent.leading() && agent.stderrLines.some((l) => l.includes("kernel traps updated")),
+    );
+    await first.execOk(["cat", "/one.txt"]);
+    await waitFor(
+      "alert for /one.txt",
+      () => agent.alerts().some((a) => (a.metadata as { path: string }).path === "/one.txt"),
+    );
+
+    // Policy update: the trap moves to /two.txt; /one.txt is disarmed.
+    await applyPolicy("web-policy", {
+      traps: [{ path: "/two.txt", create: true, matchAny: [{ pod: "web" }] }],
+    });
+    await waitFor("/two.txt planted", () => hostStat(first, "/two.txt"));
+    await waitFor(
+      "/one.txt disarmed",
+      () =>
+        agent.stderrLines.some((l) =>
+          l.includes("kernel traps updated") && l.includes('"disarmed":1')
+        ),
+    );
+    let count = agent.alerts().length;
+    await first.execOk(["cat", "/one.txt"]);
+    await first.execOk(["cat", "/two.txt"]);
+    await waitFor("alert for /two.txt", () => agent.alerts().length > count);
+    await assertNoNewAlerts([agent], count + 1, "only /two.txt is a trap now");
+
+    // Container restart: a new container id, re-armed.
+    const second = await startContainer(fixture);
+    await setPodContainer(kube, pod, second, "10.244.0.10", 1);
+    await waitFor("/two.txt planted in the new container", () => hostStat(second, "/two.txt"));
+    count = agent.alerts().length;
+    await waitFor("the new container armed", async () => {
+      await second.execOk(["cat", "/two.txt"]);
+      return agent.alerts().slice(count).some((a) =>
+        (a.pod as { container: { id: string } }).container.id === `containerd://${second.id}`
+      );
+    }, 30);
+
+    // Agent restart: converges to the same armed set.
+    await agent.stop("SIGTERM");
+    agent = new AgentProcess("node-a");
+    fixture.agents.push(agent);
+    await waitFor(
+      "restarted agent armed",
+      () => agent.leading() && agent.stderrLines.some((l) => l.includes("kernel traps updated")),
+    );
+    await second.execOk(["cat", "/two.txt"]);
+    await waitFor("alert after agent restart", () => agent.alerts().length >= 1);
+
+    // Pod delete: disarmed.
+    await kube.ok("DELETE", `/api/v1/namespaces/default/pods/web?gracePeriodSeconds=0`);
+    await waitFor(
+      "disarm after pod delete",
+      () => agent.stderrLines.some((l) => l.includes('"disarmed":1')),
+    );
+    count = agent.alerts().length;
+    await second.execOk(["cat", "/two.txt"]);
+    await assertNoNewAlerts([agent], count, "deleted pod is disarmed");
+  });
+});
+
+Deno.test("deleting a policy disarms it and releases the finalizer; then accesses raise nothing", async () => {
+  await withFixture(async (fixture) => {
+    const container = await startContainer(fixture);
+    await createPod(kube, {
+      name: "del-pod",
+      namespace: "default",
+      node: "node-a",
+      containerName: "app",
+      container,
+    });
+    fixture.cleanups.push(() => kube.request("DELETE", `/api/v1/namespaces/default/pods/del-pod?gracePeriodSeconds=0`));
+    const agent = new AgentProcess("node-a");
+    fixture.agents.push(agent);
+    await applyPolicy("del-policy", {
+      traps: [{ path: "/del.txt", create: true, matchAny: [{ pod: "del-pod" }] }],
+    });
+    await waitFor(
+      "armed",
+      async () => (await nodeStatus("del-policy", "node-a"))?.armed === 1 && agent.leading(),
+    );
+    await waitFor(
+      "kernel armed",
+      () => agent.stderrLines.some((l) => l.includes("kernel traps updated")),
+    );
+    await container.execOk(["cat", "/del.txt"]);
+    await waitFor("alert", () => agent.alerts().length === 1);
+    await deletePolicy("del-policy");
+    assert.ok(agent.stderrLines.some((l) => l.includes("finalizer removed")), agent.log());
+    await container.execOk(["cat", "/del.txt"]);
+    await assertNoNewAlerts([agent], 1, "deleted policy is disarmed");
+  });
+});
+
+Deno.test("two agents on one kernel: one leader arms both nodes' traps, one alert per access, and a killed leader is replaced", async () => {
+  await withFixture(async (fixture) => {
+    const onA = await startContainer(fixture);
+    const onB = await startContainer(fixture);
+    await createPod(kube, {
+      name: "pod-a",
+      namespace: "default",
+      node: "node-a",
+      labels: { app: "pair" },
+      containerName: "app",
+      container: onA,
+    });
+    await createPod(kube, {
+      name: "pod-b",
+      namespace: "default",
+      node: "node-b",
+      labels: { app: "pair" },
+      containerName: "app",
+      container: onB,
+    });
+    fixture.cleanups.push(() => kube.request("DELETE", `/api/v1/namespaces/default/pods/pod-a?gracePeriodSeconds=0`));
+    fixture.cleanups.push(() => kube.request("DELETE", `/api/v1/namespaces/default/pods/pod-b?gracePeriodSeconds=0`));
+    const a = new AgentProcess("node-a");
+    const b = new AgentProcess("node-b");
+    fixture.agents.push(a, b);
+    await applyPolicy("pair-policy", {
+      traps: [{ path: "/pair.txt", create: true, matchAny: [{ matchLabels: { app: "pair" } }] }],
+    });
+    fixture.cleanups.push(() => deletePolicy("pair-policy"));
+    await waitFor(
+      "both nodes armed",
+      async () =>
+        (await nodeStatus("pair-policy", "node-a"))?.armed === 1 &&
+        (await nodeStatus("pair-policy", "node-b"))?.armed === 1,
+    );
+    const leader = await waitFor("exactly one leader", () => {
+      const leaders = [a, b].filter((agent) => agent.leading());
+      return leaders.length === 1 ? leaders[0] : undefined;
+    });
+    const follower = leader === a ? b : a;
+    await waitFor(
+      "the leader to arm both nodes' traps",
+      () =>
+        leader.stderrLines.some((l) => l.includes("kernel traps updated") && /"inodes":2/.test(l)),
+    );
+    await onB.execOk(["cat", "/pair.txt"]);
+    const [alert] = await waitFor(
+      "alert for node-b's trap",
+      () => leader.alerts().length >= 1 ? leader.alerts() : undefined,
+    );
+    assert.deepEqual(alert.node, { name: "node-b" });
+    await assertNoNewAlerts([a, b], 1, "one access, one alert across both agents");
+    assert.equal(follower.alerts().length, 0);
+
+    await leader.stop("SIGKILL");
+    await waitFor("the other agent to take the Lease", () => follower.leading(), 45);
+    await waitFor(
+      "the new leader to arm both traps",
+      () =>
+        follower.stderrLines.some((l) =>
+          l.includes("kernel traps updated") && /"inodes":2/.test(l)
+        ),
+    );
+    await onA.execOk(["cat", "/pair.txt"]);
+    const [next] = await waitFor(
+      "alert from the new leader",
+      () => follower.alerts().length >= 1 ? follower.alerts() : undefined,
+    );
+    assert.deepEqual(next.node, { name: "node-a" });
+  });
+});
+
+Deno.test("callbacks: the receiver gets the POST and stdout does not; a receiver that was down gets it once back", async () => {
+  await withFixture(async (fixture) => {
+    const received: Record<string, unknown>[] = [];
+    const handler = async (request: Request) => {
+      received.push({
+        path: new URL(request.url).pathname,
+        type: request.headers.get("content-type"),
+        body: await request.json(),
+      });
+      return new Response("ok");
+    };
+    let server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
+    const port = server.addr.port;
+    fixture.cleanups.push(() => server.shutdown());
+    const container = await startContainer(fixture);
+    await createPod(kube, {
+      name: "cb-pod",
+      namespace: "default",
+      node: "node-a",
+      containerName: "app",
+      container,
+    });
+    fixture.cleanups.push(() => kube.request("DELETE", `/api/v1/namespaces/default/pods/cb-pod?gracePeriodSeconds=0`));
+    const agent = new AgentProcess("node-a");
+    fixture.agents.push(agent);
+    await applyPolicy("cb-policy", {
+      traps: [{
+        path: "/cb.txt",
+        create: true,
+        callback: `http://127.0.0.1:${port}/ingest`,
+        matchAny: [{ pod: "cb-pod" }],
+      }],
+    });
+    fixture.cleanups.push(() => deletePolicy("cb-policy"));
+    await waitFor(
+      "armed",
+      () => agent.leading() && agent.stderrLines.some((l) => l.includes("kernel traps updated")),
+    );
+    await container.execOk(["cat", "/cb.txt"]);
+    await waitFor("the POST", () => received.length === 1);
+    assert.equal(received[0].path, "/ingest");
+    assert.equal(received[0].type, "application/json");
+    const body = received[0].body as { KiveAlert: Record<string, unknown> };
+    assert.equal(body.KiveAlert["kive-policy-name"], "cb-policy");
+    assert.equal((body.KiveAlert.process as { binary: string }).binary, "cat");
+    assert.equal(agent.alerts().length, 0, "no stdout alert when a callback is set");
+
+    await server.shutdown();
+    await container.execOk(["cat", "/cb.txt"]);
+    await new Promise((resolve) => setTimeout(resolve, 1500));
+    server = Deno.serve({ hostname: "127.0.0.1", port, onListen: () => {} }, handler);
+    await waitFor("the alert once the receiver is back", () => received.length >= 2, 60);
+    assert.equal(agent.alerts().length, 0, "delivered, so not on stdout");
+  });
+});
