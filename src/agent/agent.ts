@@ -23,6 +23,7 @@ import {
   V1MicroTime,
 } from "@kubernetes/client-node";
 import {
+  canonicalJson,
   FINALIZER,
   formatProblems,
   GROUP,
@@ -286,7 +287,9 @@ export class NodeAgent {
       p.registration ? [p.registration] : []
     );
     await this.#publish(registrations);
-    if (this.#leading) this.#syncKernel(registrations);
+    if (this.#leading) {
+      this.#syncKernel(registrations, new Set(policies.map((p) => p.metadata.uid ?? "")));
+    }
     await this.#writeStatus(policies, deleting, desired.problems);
     await this.#releaseFinalizers(deleting);
   }
@@ -302,7 +305,12 @@ export class NodeAgent {
     }
     for (const target of targets) {
       const previous = this.#planted.get(target.key);
-      if (previous?.outcome.ok && now - previous.checkedAt < verifyMs) {
+      // The key names (policy, trap index, container); an edited trap under the same index
+      // must be planted again.
+      const unchanged = previous !== undefined &&
+        canonicalJson([previous.target.trap, previous.target.alertVersion]) ===
+          canonicalJson([target.trap, target.alertVersion]);
+      if (unchanged && previous.outcome.ok && now - previous.checkedAt < verifyMs) {
         next.set(target.key, { ...previous, target });
         continue;
       }
@@ -424,12 +432,20 @@ export class NodeAgent {
     return all;
   }
 
-  #syncKernel(own: readonly TrapRegistration[]): void {
+  /**
+   * Arms every registration of this kernel whose policy is live. Registrations of deleted
+   * policies are dropped here at once, also those published by a node whose agent is gone.
+   */
+  #syncKernel(own: readonly TrapRegistration[], livePolicies: ReadonlySet<string>): void {
     const engine = this.#engine;
     if (!engine) return;
-    const { armed, disarmed } = this.#arms.sync(engine, this.#kernelRegistrations(own));
+    const all = this.#kernelRegistrations(own).filter((r) => livePolicies.has(r.policy.uid));
+    const { armed, disarmed } = this.#arms.sync(engine, all);
     if (armed || disarmed) {
       this.#o.log.info("kernel traps updated", { armed, disarmed, inodes: this.#arms.armedInodes });
+      this.#o.log.debug("kernel registrations", {
+        registrations: all.map((r) => `${r.node}:${r.pod.name}:${r.path}:${r.dev}:${r.ino}`),
+      });
     }
     this.#o.metrics?.trapsArmed.set({}, this.#arms.armedInodes);
   }
@@ -649,6 +665,36 @@ export class NodeAgent {
   }
 
   /**
+   * Whether no other node can still have the policy armed: each other node's status entry is
+   * on this kernel, which this agent leads and has just disarmed, or on a kernel whose Lease
+   * has expired, whose BPF programs died with their agent.
+   */
+  async #othersDisarmed(policy: KivePolicyV2): Promise<boolean> {
+    for (const entry of policy.status?.nodes ?? []) {
+      if (entry.node === this.#o.nodeName) continue;
+      if (entry.kernelId === this.#o.kernelId && this.#leading) continue;
+      if (entry.kernelId && !(await this.#kernelLeaseLive(entry.kernelId))) continue;
+      return false;
+    }
+    return true;
+  }
+
+  async #kernelLeaseLive(kernelId: string): Promise<boolean> {
+    try {
+      const lease = await this.#o.apis.coordination.readNamespacedLease({
+        name: `kivebpf-kernel-${kernelId}`,
+        namespace: this.#o.namespace,
+      });
+      const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
+      const duration = (lease.spec?.leaseDurationSeconds ?? 15) * 1000;
+      // Twice the duration: tolerate clock skew between nodes rather than release early.
+      return Boolean(lease.spec?.holderIdentity) && Date.now() - renewed < 2 * duration;
+    } catch (error) {
+      return apiStatus(error) !== 404;
+    }
+  }
+
+  /**
    * Removes our finalizer from a policy being deleted once no node reports traps for it any
    * more (each node drops its status entry after disarming).
    */
@@ -658,8 +704,7 @@ export class NodeAgent {
       if (!finalizers.includes(FINALIZER)) continue;
       const uid = policy.metadata.uid ?? "";
       if ([...this.#planted.values()].some((p) => p.target.policy.uid === uid)) continue;
-      const nodes = (policy.status?.nodes ?? []).filter((n) => n.node !== this.#o.nodeName);
-      if (nodes.length > 0) continue;
+      if (!(await this.#othersDisarmed(policy))) continue;
       try {
         await this.#o.apis.custom.patchNamespacedCustomObject(
           {

@@ -138,6 +138,7 @@ export class AgentProcess implements AsyncDisposable {
         "json",
         "--lease-seconds",
         "6",
+        ...(Deno.env.get("KIVEBPF_TEST_VERBOSE") === "1" ? ["--log-level", "debug"] : []),
         ...extraArgs,
       ],
       env: { KUBECONFIG: Deno.env.get("KUBECONFIG") ?? "" },

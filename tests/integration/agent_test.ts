@@ -137,7 +137,10 @@ Deno.test("the seed's policy arms /secret.txt in the matching container only and
     assert.equal(sample.code, 0, sample.stderr);
     fixture.cleanups.push(() => deletePolicy("kive-sample-policy"));
 
-    const file = await waitFor("the trap file in the matching container", () => hostStat(nginx, "/secret.txt"));
+    const file = await waitFor(
+      "the trap file in the matching container",
+      () => hostStat(nginx, "/secret.txt"),
+    );
     const status = await waitFor("node-a to report the trap armed", async () => {
       const entry = await nodeStatus("kive-sample-policy", "node-a");
       return entry?.armed === 1 ? entry : undefined;
@@ -271,7 +274,9 @@ Deno.test("policy update, container restart, agent restart and pod delete each c
       containerName: "web",
       container: first,
     });
-    fixture.cleanups.push(() => kube.request("DELETE", `/api/v1/namespaces/default/pods/web?gracePeriodSeconds=0`));
+    fixture.cleanups.push(() =>
+      kube.request("DELETE", `/api/v1/namespaces/default/pods/web?gracePeriodSeconds=0`)
+    );
     let agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     await applyPolicy("web-policy", {
@@ -352,7 +357,9 @@ Deno.test("deleting a policy disarms it and releases the finalizer; then accesse
       containerName: "app",
       container,
     });
-    fixture.cleanups.push(() => kube.request("DELETE", `/api/v1/namespaces/default/pods/del-pod?gracePeriodSeconds=0`));
+    fixture.cleanups.push(() =>
+      kube.request("DELETE", `/api/v1/namespaces/default/pods/del-pod?gracePeriodSeconds=0`)
+    );
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     await applyPolicy("del-policy", {
@@ -395,8 +402,12 @@ Deno.test("two agents on one kernel: one leader arms both nodes' traps, one aler
       containerName: "app",
       container: onB,
     });
-    fixture.cleanups.push(() => kube.request("DELETE", `/api/v1/namespaces/default/pods/pod-a?gracePeriodSeconds=0`));
-    fixture.cleanups.push(() => kube.request("DELETE", `/api/v1/namespaces/default/pods/pod-b?gracePeriodSeconds=0`));
+    fixture.cleanups.push(() =>
+      kube.request("DELETE", `/api/v1/namespaces/default/pods/pod-a?gracePeriodSeconds=0`)
+    );
+    fixture.cleanups.push(() =>
+      kube.request("DELETE", `/api/v1/namespaces/default/pods/pod-b?gracePeriodSeconds=0`)
+    );
     const a = new AgentProcess("node-a");
     const b = new AgentProcess("node-b");
     fixture.agents.push(a, b);
@@ -469,7 +480,9 @@ Deno.test("callbacks: the receiver gets the POST and stdout does not; a receiver
       containerName: "app",
       container,
     });
-    fixture.cleanups.push(() => kube.request("DELETE", `/api/v1/namespaces/default/pods/cb-pod?gracePeriodSeconds=0`));
+    fixture.cleanups.push(() =>
+      kube.request("DELETE", `/api/v1/namespaces/default/pods/cb-pod?gracePeriodSeconds=0`)
+    );
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     await applyPolicy("cb-policy", {
