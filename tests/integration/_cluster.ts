@@ -5,7 +5,7 @@
  *
  * @module
  */
-import { RuncContainer } from "../containers/_runc.ts";
+import type { RuncContainer } from "../containers/_runc.ts";
 import type { TestKube } from "../_support/kube.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
