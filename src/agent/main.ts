@@ -5,6 +5,8 @@
  * @module
  */
 import {
+  AdmissionregistrationV1Api,
+  ApiextensionsV1Api,
   CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
@@ -14,6 +16,7 @@ import { parseArgs } from "node:util";
 import { AlertSink, createAgentMetrics, serveMetrics, type StdoutFormat } from "../delivery/mod.ts";
 import { type Backend, BACKENDS, openEngine } from "../engine/mod.ts";
 import { loadKubeConfig } from "../kube/mod.ts";
+import { serveWebhooks, WebhookCertManager } from "../webhook/mod.ts";
 import { NodeAgent } from "./agent.ts";
 import { createLogger, type LogLevel } from "./log.ts";
 import { ContainerTrapPlanter } from "./planter.ts";
@@ -30,7 +33,12 @@ export const AGENT_USAGE = `kivebpf agent [options]
   --proc DIR             the host's procfs (default /proc)
   --kernel-id ID         override /proc/sys/kernel/random/boot_id (tests)
   --lease-seconds N      Lease duration (default 15)
-  --log-level L          debug, info (default), warn, error`;
+  --log-level L          debug, info (default), warn, error
+  --webhook-port N       serve the conversion and validating webhooks over TLS (default 0: off)
+  --webhook-service S    the webhook Service, for self-managed certificates (default kivebpf-webhook)
+  --webhook-cert-file F  serve with this PEM certificate instead (cert-manager); reloaded on change
+  --webhook-key-file F   its private key
+  --cgroup-root DIR      the host's cgroup2 mount (default: /sys/fs/cgroup or /sys/fs/cgroup/unified)`;
 
 /**
  * Runs the agent until SIGTERM or SIGINT.
@@ -53,6 +61,11 @@ export async function runAgent(args: string[]): Promise<number> {
       "kernel-id": { type: "string" },
       "lease-seconds": { type: "string", default: "15" },
       "log-level": { type: "string", default: "info" },
+      "webhook-port": { type: "string", default: "0" },
+      "webhook-service": { type: "string", default: "kivebpf-webhook" },
+      "webhook-cert-file": { type: "string" },
+      "webhook-key-file": { type: "string" },
+      "cgroup-root": { type: "string" },
     },
   });
   const log = createLogger(values["log-level"] as LogLevel);
@@ -87,7 +100,7 @@ export async function runAgent(args: string[]): Promise<number> {
       coordination: kubeConfig.makeApiClient(CoordinationV1Api),
       events: kubeConfig.makeApiClient(EventsV1Api),
     },
-    planter: new ContainerTrapPlanter({ procRoot: values.proc }),
+    planter: new ContainerTrapPlanter({ procRoot: values.proc, cgroupRoot: values["cgroup-root"] }),
     output: sink,
     openEngine: () => openEngine({ backend, maxTraps: Number(values["max-traps"]) }),
     log,
@@ -102,15 +115,96 @@ export async function runAgent(args: string[]): Promise<number> {
   const stop = () => stopping.abort();
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
+  const webhooks = await startWebhooks(values, kubeConfig, log, stopping.signal);
   await agent.start();
   await new Promise((resolve) =>
     stopping.signal.addEventListener("abort", resolve, { once: true })
   );
   log.info("stopping");
   await agent.stop();
+  await webhooks?.stop();
   await sink.close();
   await metricsServer?.finished;
   Deno.removeSignalListener("SIGTERM", stop);
   Deno.removeSignalListener("SIGINT", stop);
   return 0;
+}
+
+/** Serves the webhooks with a certificate from files (cert-manager) or from the managed Secret. */
+async function startWebhooks(
+  values: Record<string, string | undefined>,
+  kubeConfig: ReturnType<typeof loadKubeConfig>,
+  log: ReturnType<typeof createLogger>,
+  signal: AbortSignal,
+): Promise<{ stop(): Promise<void> } | undefined> {
+  const port = Number(values["webhook-port"] ?? "0");
+  if (!(port > 0)) return undefined;
+  let server: Deno.HttpServer | undefined;
+  let chain = Promise.resolve();
+  const serve = (cert: string, key: string) => {
+    chain = chain.then(async () => {
+      await server?.shutdown();
+      server = serveWebhooks({
+        port,
+        cert,
+        key,
+        onError: (error) => log.warn("webhook request failed", { error: String(error) }),
+      });
+      log.info("webhooks serving", { port });
+    }).catch((error) => log.error("cannot serve webhooks", { error: String(error) }));
+  };
+  const certFile = values["webhook-cert-file"];
+  const keyFile = values["webhook-key-file"];
+  if (certFile && keyFile) {
+    let last = "";
+    const reload = async () => {
+      const [cert, key] = await Promise.all([
+        Deno.readTextFile(certFile),
+        Deno.readTextFile(keyFile),
+      ]);
+      if (cert !== last) {
+        last = cert;
+        serve(cert, key);
+      }
+    };
+    await reload();
+    const timer = setInterval(
+      () =>
+        reload().catch((error) =>
+          log.warn("cannot reload webhook certificate", { error: String(error) })
+        ),
+      60_000,
+    );
+    signal.addEventListener("abort", () => clearInterval(timer), { once: true });
+    return {
+      stop: async () => {
+        clearInterval(timer);
+        await chain;
+        await server?.shutdown();
+      },
+    };
+  }
+  const manager = new WebhookCertManager({
+    apis: {
+      kubeConfig,
+      core: kubeConfig.makeApiClient(CoreV1Api),
+      coordination: kubeConfig.makeApiClient(CoordinationV1Api),
+      apiextensions: kubeConfig.makeApiClient(ApiextensionsV1Api),
+      admission: kubeConfig.makeApiClient(AdmissionregistrationV1Api),
+    },
+    namespace: values.namespace ?? "kivebpf-system",
+    service: values["webhook-service"] ?? "kivebpf-webhook",
+    identity: values.node ?? "",
+    onCertificate: serve,
+    onError: (what, error) =>
+      log.warn(`${what} failed`, { error: String((error as Error)?.message ?? error) }),
+  });
+  await manager.start();
+  return {
+    stop: async () => {
+      await manager.stop();
+      await chain;
+      await server?.shutdown();
+    },
+  };
 }

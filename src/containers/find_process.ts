@@ -40,7 +40,8 @@ export interface FindProcessOptions {
   /** The host's procfs. Default `/proc` (a pod with hostPID may mount it at `/host/proc`). */
   procRoot?: string;
   /**
-   * The cgroup2 mount. Default: `/sys/fs/cgroup` on a cgroup v2 host, `/sys/fs/cgroup/unified`
+   * Where the host's /sys/fs/cgroup is mounted, or its cgroup2 mount: `unified/` below it is
+   * used when it is a hybrid layout. Default: `/sys/fs/cgroup` on a cgroup v2 host, `/sys/fs/cgroup/unified`
    * on a hybrid one.
    */
   cgroupRoot?: string;
@@ -156,7 +157,7 @@ export async function findProcesses(
     members.set(match.id, list);
   }
 
-  let cgroupRoot = options.cgroupRoot;
+  let cgroupRoot: string | undefined;
   for (const [id, processes] of members) {
     const init = await pickInit(procRoot, processes.map((p) => p.pid));
     if (init === undefined) continue;
@@ -167,7 +168,7 @@ export async function findProcesses(
       continue; // exited meanwhile
     }
     const cgroupPath = processes.find((p) => p.pid === init)?.v2Path;
-    cgroupRoot ??= await defaultCgroupRoot();
+    cgroupRoot ??= await defaultCgroupRoot(options.cgroupRoot);
     found.set(id, {
       containerId: id,
       pid: init,
@@ -195,9 +196,12 @@ export async function cgroupIdOf(cgroupRoot: string, path: string): Promise<bigi
   }
 }
 
-/** `/sys/fs/cgroup` when it is cgroup2, else the hybrid layout's `/sys/fs/cgroup/unified`. */
-async function defaultCgroupRoot(): Promise<string> {
-  for (const root of ["/sys/fs/cgroup", "/sys/fs/cgroup/unified"]) {
+/**
+ * `base` when it is a cgroup2 mount, else the hybrid layout's `base/unified`. A pod mounts the
+ * host's /sys/fs/cgroup elsewhere, hence the base.
+ */
+async function defaultCgroupRoot(base = "/sys/fs/cgroup"): Promise<string> {
+  for (const root of [base, `${base}/unified`]) {
     try {
       await Deno.stat(`${root}/cgroup.controllers`);
       return root;
@@ -205,7 +209,7 @@ async function defaultCgroupRoot(): Promise<string> {
       // not cgroup2
     }
   }
-  return "/sys/fs/cgroup";
+  return base;
 }
 
 /** The wanted container a `/proc/<pid>/cgroup` names, and the process's cgroup v2 path. */

@@ -15,3 +15,16 @@ export {
   VALIDATING_WEBHOOK_NAME,
   type ValidatingWebhookOptions,
 } from "./config.ts";
+export {
+  certificateExpiry,
+  type CertificateOptions,
+  createCertificateAuthority,
+  issueServingCertificate,
+  type KeyPair,
+} from "./certs.ts";
+export {
+  type CertManagerApis,
+  WEBHOOK_SECRET,
+  WebhookCertManager,
+  type WebhookCertManagerOptions,
+} from "./cert_manager.ts";
