@@ -46,6 +46,8 @@ export const KERNEL_LABEL = `${GROUP}/kernel-id`;
 /** Label on each node's registration ConfigMap: the node. */
 export const NODE_LABEL = `${GROUP}/node`;
 const REGISTRATIONS_KEY = "registrations.json";
+/** Label a Secret needs before its keys are sent as callback headers. */
+export const HEADERS_LABEL = `${GROUP}/callback-headers`;
 const FIELD_MANAGER_PREFIX = "kivebpf-agent";
 
 /** Plants trap files; the agent's window onto containers. */
@@ -132,6 +134,7 @@ export class NodeAgent {
   #leadership: Promise<void> = Promise.resolve();
   #lastPodEvent = new Map<string, number>();
   #alertSeq = 0;
+  #headers = new Map<string, Record<string, string>>();
 
   /** @param options Node, clients, ports and timings. */
   constructor(options: NodeAgentOptions) {
@@ -334,6 +337,8 @@ export class NodeAgent {
           alertVersion: target.alertVersion,
           metadata: target.trap.metadata ?? {},
           callback: target.trap.callback,
+          callbackCABundle: target.trap.callbackCABundle,
+          callbackHeadersSecret: target.trap.callbackHeadersFrom?.secretName,
           action: target.trap.action,
           pod: target.pod,
           container: target.container,
@@ -440,6 +445,7 @@ export class NodeAgent {
     const engine = this.#engine;
     if (!engine) return;
     const all = this.#kernelRegistrations(own).filter((r) => livePolicies.has(r.policy.uid));
+    this.#refreshHeaders(all).catch(() => {});
     const { armed, disarmed } = this.#arms.sync(engine, all);
     if (armed || disarmed) {
       this.#o.log.info("kernel traps updated", { armed, disarmed, inodes: this.#arms.armedInodes });
@@ -528,7 +534,7 @@ export class NodeAgent {
           id: `${kernelId}-lost-${event.trapId}-${++this.#alertSeq}`,
           body,
           policy: { name: registration.policy.name, namespace: registration.policy.namespace },
-          callback: registration.callback ? { url: registration.callback } : undefined,
+          callback: this.#callbackOf(registration),
         });
       }
       return;
@@ -547,9 +553,60 @@ export class NodeAgent {
             .#alertSeq}`,
         body: body.KiveAlert as Record<string, unknown>,
         policy: { name: registration.policy.name, namespace: registration.policy.namespace },
-        callback: registration.callback ? { url: registration.callback } : undefined,
+        callback: this.#callbackOf(registration),
       });
       this.#podEvent(event, registration);
+    }
+  }
+
+  /**
+   * The callback target of a registration, with headers from its Secret when it names one.
+   * Headers come from a cache refreshed in the background: an alert never waits for the API.
+   */
+  #callbackOf(registration: TrapRegistration): Alert["callback"] {
+    if (!registration.callback) return undefined;
+    const target: NonNullable<Alert["callback"]> = { url: registration.callback };
+    if (registration.callbackCABundle) target.caBundle = registration.callbackCABundle;
+    if (registration.callbackHeadersSecret) {
+      target.headers = this.#headers.get(registration.callbackHeadersSecret);
+    }
+    return target;
+  }
+
+  /**
+   * Loads the callback header Secrets the registrations name. Only Secrets in the agent's own
+   * namespace that carry the label {@linkcode HEADERS_LABEL} are used, so a policy cannot make
+   * the agent send other Secrets (its own TLS key, say) to a URL the policy chose.
+   */
+  async #refreshHeaders(registrations: readonly TrapRegistration[]): Promise<void> {
+    const names = new Set(
+      registrations.flatMap((r) => r.callbackHeadersSecret ? [r.callbackHeadersSecret] : []),
+    );
+    for (const name of this.#headers.keys()) if (!names.has(name)) this.#headers.delete(name);
+    for (const name of names) {
+      try {
+        const secret = await this.#o.apis.core.readNamespacedSecret({
+          name,
+          namespace: this.#o.namespace,
+        });
+        if (secret.metadata?.labels?.[HEADERS_LABEL] !== "true") {
+          this.#o.log.warn("callback header Secret ignored: it lacks the label", {
+            secret: name,
+            label: `${HEADERS_LABEL}=true`,
+          });
+          this.#headers.delete(name);
+          continue;
+        }
+        const headers: Record<string, string> = {};
+        for (const [key, value] of Object.entries(secret.data ?? {})) headers[key] = atob(value);
+        for (const [key, value] of Object.entries(secret.stringData ?? {})) headers[key] = value;
+        this.#headers.set(name, headers);
+      } catch (error) {
+        this.#o.log.warn("cannot read callback header Secret", {
+          secret: name,
+          error: describe(error),
+        });
+      }
     }
   }
 

@@ -21,6 +21,10 @@ export interface TrapRegistration {
   alertVersion: string;
   metadata: Record<string, string>;
   callback?: string;
+  /** PEM CA bundle trusted for an https callback (v2alpha1). */
+  callbackCABundle?: string;
+  /** Secret in the agent's namespace whose keys are callback headers (v2alpha1). */
+  callbackHeadersSecret?: string;
   action: "alert" | "block";
   pod: { namespace: string; name: string; uid: string };
   container: { name: string; id: string };

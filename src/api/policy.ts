@@ -240,7 +240,10 @@ const trapV2OnlyShape = {
     description: "Owner of a file the agent creates, as numeric ids inside the container.",
   }),
   callbackHeadersFrom: z.object({
-    secretName: selectorString("Secret in the policy's namespace; each key is a header name."),
+    secretName: selectorString(
+      "Secret in the agent's namespace (kivebpf-system) labelled " +
+        "kivebpf.san7o.github.io/callback-headers=true; each key is a header name.",
+    ),
   }).optional().meta({ description: "HTTP headers for the callback, read from a Secret." }),
   callbackCABundle: z.string().max(65536).optional().meta({
     description: "PEM certificates trusted for an https callback, instead of the system's.",

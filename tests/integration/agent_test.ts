@@ -515,3 +515,96 @@ Deno.test("callbacks: the receiver gets the POST and stdout does not; a receiver
     assert.equal(agent.alerts().length, 0, "delivered, so not on stdout");
   });
 });
+
+Deno.test("v2alpha1 callbacks carry headers from a labelled Secret, and unlabelled Secrets are refused", async () => {
+  await withFixture(async (fixture) => {
+    const received: { headers: Headers; body: { KiveAlert: Record<string, unknown> } }[] = [];
+    const server = Deno.serve(
+      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+      async (request) => {
+        received.push({ headers: request.headers, body: await request.json() });
+        return new Response("ok");
+      },
+    );
+    fixture.cleanups.push(() => server.shutdown());
+    for (
+      const [name, labelled] of [["hook-headers", true], ["unlabelled-headers", false]] as const
+    ) {
+      await kube.request("DELETE", `/api/v1/namespaces/${NS}/secrets/${name}`);
+      await kube.ok("POST", `/api/v1/namespaces/${NS}/secrets`, {
+        metadata: { name, labels: labelled ? { [`${GROUP}/callback-headers`]: "true" } : {} },
+        stringData: { authorization: `Bearer ${name}` },
+      });
+      fixture.cleanups.push(() =>
+        kube.request("DELETE", `/api/v1/namespaces/${NS}/secrets/${name}`)
+      );
+    }
+    const container = await startContainer(fixture);
+    await createPod(kube, {
+      name: "hdr-pod",
+      namespace: "default",
+      node: "node-a",
+      containerName: "app",
+      container,
+    });
+    fixture.cleanups.push(() =>
+      kube.request("DELETE", `/api/v1/namespaces/default/pods/hdr-pod?gracePeriodSeconds=0`)
+    );
+    const agent = new AgentProcess("node-a");
+    fixture.agents.push(agent);
+    const url = `http://127.0.0.1:${server.addr.port}/ingest`;
+    const policy = {
+      apiVersion: `${GROUP}/v2alpha1`,
+      kind: "KivePolicy",
+      metadata: { name: "hdr-policy", namespace: NS, finalizers: [`${GROUP}/finalizer`] },
+      spec: {
+        alertVersion: "v2alpha1",
+        traps: [
+          {
+            path: "/good.txt",
+            create: true,
+            callback: url,
+            callbackHeadersFrom: { secretName: "hook-headers" },
+            matchAny: [{ pod: "hdr-pod" }],
+          },
+          {
+            path: "/bad.txt",
+            create: true,
+            callback: url,
+            callbackHeadersFrom: { secretName: "unlabelled-headers" },
+            matchAny: [{ pod: "hdr-pod" }],
+          },
+        ],
+      },
+    };
+    const applied = await kubectl(["apply", "-f", "-"], JSON.stringify(policy));
+    assert.equal(applied.code, 0, applied.stderr);
+    fixture.cleanups.push(() => deletePolicy("hdr-policy"));
+    await waitFor(
+      "armed",
+      () =>
+        agent.stderrLines.some((l) =>
+          l.includes("kernel traps updated") && l.includes('"inodes":2')
+        ),
+    );
+    await waitFor("the labelled Secret to be read", async () => {
+      await container.execOk(["cat", "/good.txt"]);
+      return received.some((r) => r.headers.get("authorization") === "Bearer hook-headers");
+    }, 30);
+    const good = received.find((r) => r.headers.get("authorization") === "Bearer hook-headers")!;
+    assert.equal(good.body.KiveAlert["kive-alert-version"], "v2alpha1");
+    assert.equal(good.body.KiveAlert["kive-policy-namespace"], NS);
+    assert.deepEqual((good.body.KiveAlert.process as { argv: string[] }).argv, [
+      "cat",
+      "/good.txt",
+    ]);
+    await container.execOk(["cat", "/bad.txt"]);
+    const bad = await waitFor(
+      "the alert of the other trap",
+      () =>
+        received.find((r) => (r.body.KiveAlert.metadata as { path: string }).path === "/bad.txt"),
+    );
+    assert.equal(bad.headers.get("authorization"), null, "an unlabelled Secret is never sent");
+    assert.ok(agent.stderrLines.some((l) => l.includes("lacks the label")));
+  });
+});
