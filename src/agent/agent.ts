@@ -101,6 +101,11 @@ export interface NodeAgentOptions {
   verifySeconds?: number;
   /** Watch relist period. Default 300 s. */
   relistSeconds?: number;
+  /**
+   * Whether this agent writes the policy-wide status (`conditions`, `armed`): one agent at a
+   * time should (the main program passes the webhook certificate writer's lease). Default: yes.
+   */
+  writesPolicyConditions?: () => boolean;
   /** Create a Kubernetes Event on the pod per alert, at most one per pod per this many s. Default 10. */
   podEventSeconds?: number;
 }
@@ -294,6 +299,7 @@ export class NodeAgent {
       this.#syncKernel(registrations, new Set(policies.map((p) => p.metadata.uid ?? "")));
     }
     await this.#writeStatus(policies, deleting, desired.problems);
+    if (this.#o.writesPolicyConditions?.() ?? true) await this.#writeConditions(policies);
     await this.#releaseFinalizers(deleting);
   }
 
@@ -717,6 +723,75 @@ export class NodeAgent {
           policy: `${namespace}/${name}`,
           error: describe(error),
         });
+      }
+    }
+  }
+
+  /**
+   * Sums the nodes' entries into `status.armed` and the `Ready` condition, applied with a field
+   * manager of its own so it never touches the nodes' entries.
+   */
+  async #writeConditions(policies: readonly KivePolicyV2[]): Promise<void> {
+    for (const policy of policies) {
+      const nodes = policy.status?.nodes ?? [];
+      const armed = nodes.reduce((sum, node) => sum + node.armed, 0);
+      const problems = nodes.flatMap((node) =>
+        (node.traps ?? []).flatMap((trap) => trap.problems ?? [])
+      );
+      const reasons = [...new Set(problems.map((p) => p.reason))].join(", ");
+      const [status, reason, message] = armed === 0 && problems.length === 0
+        ? ["False", "NoMatch", "no running container matches the policy"]
+        : armed === 0
+        ? ["False", "NotArmed", `no container armed: ${reasons}`]
+        : problems.length > 0
+        ? [
+          "False",
+          "PartiallyArmed",
+          `${armed} container(s) armed on ${nodes.length} node(s); not armed: ${reasons}`,
+        ]
+        : ["True", "Armed", `${armed} container(s) armed on ${nodes.length} node(s)`];
+      const current = policy.status?.conditions?.find((c) => c.type === "Ready");
+      if (
+        current?.status === status && current.reason === reason && current.message === message &&
+        current.observedGeneration === policy.metadata.generation && policy.status?.armed === armed
+      ) continue;
+      const condition = {
+        type: "Ready",
+        status,
+        reason,
+        message,
+        observedGeneration: policy.metadata.generation,
+        lastTransitionTime: current?.status === status && current.lastTransitionTime
+          ? current.lastTransitionTime
+          : new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+      };
+      try {
+        await this.#o.apis.custom.patchNamespacedCustomObjectStatus(
+          {
+            group: GROUP,
+            version: "v2alpha1",
+            namespace: policy.metadata.namespace ?? "",
+            plural: PLURAL,
+            name: policy.metadata.name ?? "",
+            body: {
+              apiVersion: `${GROUP}/v2alpha1`,
+              kind: "KivePolicy",
+              metadata: { name: policy.metadata.name, namespace: policy.metadata.namespace },
+              status: {
+                armed,
+                observedGeneration: policy.metadata.generation,
+                conditions: [condition],
+              },
+            },
+            fieldManager: `${FIELD_MANAGER_PREFIX}-conditions`,
+            force: true,
+          },
+          setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+        );
+      } catch (error) {
+        if (apiStatus(error) !== 404) {
+          this.#o.log.warn("cannot update KivePolicy conditions", { error: describe(error) });
+        }
       }
     }
   }

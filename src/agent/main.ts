@@ -89,7 +89,9 @@ export async function runAgent(args: string[]): Promise<number> {
   const kubeConfig = loadKubeConfig(values.kubeconfig);
   const metrics = createAgentMetrics();
   const sink = new AlertSink({ stdout: { format: values.output as StdoutFormat }, metrics });
+  let writesConditions = () => true;
   const agent = new NodeAgent({
+    writesPolicyConditions: () => writesConditions(),
     nodeName: values.node,
     namespace: values.namespace,
     kernelId,
@@ -116,6 +118,7 @@ export async function runAgent(args: string[]): Promise<number> {
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
   const webhooks = await startWebhooks(values, kubeConfig, log, stopping.signal);
+  writesConditions = webhooks?.leading ?? (() => true);
   await agent.start();
   await new Promise((resolve) =>
     stopping.signal.addEventListener("abort", resolve, { once: true })
@@ -136,7 +139,7 @@ async function startWebhooks(
   kubeConfig: ReturnType<typeof loadKubeConfig>,
   log: ReturnType<typeof createLogger>,
   signal: AbortSignal,
-): Promise<{ stop(): Promise<void> } | undefined> {
+): Promise<{ stop(): Promise<void>; leading?: () => boolean } | undefined> {
   const port = Number(values["webhook-port"] ?? "0");
   if (!(port > 0)) return undefined;
   let server: Deno.HttpServer | undefined;
@@ -201,6 +204,7 @@ async function startWebhooks(
   });
   await manager.start();
   return {
+    leading: () => manager.leading,
     stop: async () => {
       await manager.stop();
       await chain;

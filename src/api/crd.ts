@@ -77,9 +77,9 @@ const printerColumns = [
   },
   {
     name: "Armed",
-    type: "string",
-    jsonPath: ".status.nodes[*].armed",
-    description: "Containers armed, per node",
+    type: "integer",
+    jsonPath: ".status.armed",
+    description: "Containers armed, all nodes",
   },
   {
     name: "Reason",

@@ -365,6 +365,9 @@ const nodeStatus = z.object({
 /** The `status` subresource, the same in every version. */
 export const PolicyStatus = z.object({
   observedGeneration: z.number().int().optional(),
+  armed: z.number().int().min(0).optional().meta({
+    description: "Containers armed on all nodes together.",
+  }),
   conditions: z.array(condition).optional().meta({
     "x-kubernetes-list-type": "map",
     "x-kubernetes-list-map-keys": ["type"],

@@ -101,6 +101,11 @@ export class WebhookCertManager {
     });
   }
 
+  /** Whether this agent is the certificate writer now (also the policy-wide status writer). */
+  get leading(): boolean {
+    return this.#elector.leading;
+  }
+
   /** Starts campaigning and watching the Secret. */
   async start(): Promise<void> {
     await this.#watcher.start();

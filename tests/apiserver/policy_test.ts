@@ -100,6 +100,7 @@ Deno.test("kubectl get kp shows the printer columns", async () => {
         lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       }],
       nodes: [{ node: "node-a", armed: 1 }],
+      armed: 1,
     },
   }, "application/merge-patch+json");
   const result = await kubectl(["get", "kp", "-n", NS, "-o", "wide"]);

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { MAY_EXEC, MAY_OPEN, MAY_READ } from "../../src/engine/mod.ts";
 import { buildC } from "../bpf/_object.ts";
+import { NOOP_C, THREADS_C } from "./_c_programs.ts";
 import {
   assertProcess,
   asUser,
@@ -98,7 +99,7 @@ Deno.test("a shell redirect, head -c1, a hard link and a bind mount each yield o
 
 Deno.test("exec of a trapped binary reports MAY_EXEC with the trap as exe", async () => {
   // A static program of our own: busybox's applets would not run under another name.
-  const noop = await buildC("noop", "int main(void) { return 0; }\n");
+  const noop = await buildC("noop", NOOP_C);
   await using dir = await tempDir();
   const trap = `${dir.path}/trapped-noop`;
   await Deno.copyFile(noop, trap);
@@ -123,44 +124,6 @@ Deno.test("exec of a trapped binary reports MAY_EXEC with the trap as exe", asyn
     assert.equal(got[0].hook, "exec");
   });
 });
-
-const THREADS_C = `
-#include <fcntl.h>
-#include <pthread.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <sys/syscall.h>
-#include <unistd.h>
-
-static const char *path;
-static pthread_barrier_t barrier;
-static int tids[64];
-
-static void *reader(void *arg) {
-  long i = (long)arg;
-  tids[i] = (int)syscall(SYS_gettid);
-  pthread_barrier_wait(&barrier); /* all threads alive at once: distinct tids */
-  char c;
-  int fd = open(path, O_RDONLY);
-  if (fd < 0 || read(fd, &c, 1) != 1) exit(2);
-  close(fd);
-  pthread_barrier_wait(&barrier);
-  return NULL;
-}
-
-int main(int argc, char **argv) {
-  if (argc != 3) return 1;
-  path = argv[1];
-  long n = atol(argv[2]);
-  if (n < 1 || n > 64) return 1;
-  pthread_t t[64];
-  pthread_barrier_init(&barrier, NULL, n);
-  for (long i = 0; i < n; i++) pthread_create(&t[i], NULL, reader, (void *)i);
-  for (long i = 0; i < n; i++) pthread_join(t[i], NULL);
-  for (long i = 0; i < n; i++) printf("%d\\n", tids[i]);
-  return 0;
-}
-`;
 
 Deno.test("a multi-threaded reader yields one event per thread of the same process", async () => {
   const bin = await buildC("threads", THREADS_C);

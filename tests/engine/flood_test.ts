@@ -1,24 +1,8 @@
 import assert from "node:assert/strict";
 import type { LostNotice } from "../../src/engine/mod.ts";
 import { buildC } from "../bpf/_object.ts";
+import { OPENER_C } from "./_c_programs.ts";
 import { run, sleep, tempDir, withEngine, writeFile } from "./_fixtures.ts";
-
-const OPENER_C = `
-#include <fcntl.h>
-#include <stdlib.h>
-#include <unistd.h>
-
-int main(int argc, char **argv) {
-  if (argc != 3) return 1;
-  long n = atol(argv[2]);
-  for (long i = 0; i < n; i++) {
-    int fd = open(argv[1], O_RDONLY);
-    if (fd < 0) return 2;
-    close(fd);
-  }
-  return 0;
-}
-`;
 
 const PROCESSES = 4;
 const PER_PROCESS = 250_000;

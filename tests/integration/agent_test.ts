@@ -146,6 +146,15 @@ Deno.test("the seed's policy arms /secret.txt in the matching container only and
       return entry?.armed === 1 ? entry : undefined;
     });
     assert.equal(status.kernelId, KERNEL_ID);
+    const ready = await waitFor("the Ready condition", async () => {
+      const object = await kube.ok("GET", policyPath("kive-sample-policy"));
+      // deno-lint-ignore no-explicit-any
+      const condition = object.status?.conditions?.find((c: any) => c.type === "Ready");
+      return condition?.status === "True" && object.status.armed === 1 ? condition : undefined;
+    });
+    assert.equal(ready.reason, "Armed");
+    const table = await kubectl(["get", "kp", "-n", NS, "kive-sample-policy"]);
+    assert.match(table.stdout, /kive-sample-policy\s+v1\s+True\s+1\s/);
     assert.ok(file.isFile, "trap file created");
     assert.equal(file!.mode! & 0o7777, 0o444, "mode 444 read as octal: r--r--r--");
     assert.equal(await hostStat(other, "/secret.txt"), undefined, "non-matching pod has no trap");

@@ -1,0 +1,55 @@
+import assert from "node:assert/strict";
+
+const REPO = decodeURIComponent(new URL("../../", import.meta.url).pathname);
+
+const SECTIONS = [
+  "## Environment",
+  "## M1 non-trap open+close",
+  "## M2 BPF run time per call",
+  "## M3 trap-hit latency",
+  "## M4 flood accounting",
+  "## M5 agent CPU and memory",
+  "## M6 reconcile scale",
+  "## Goals (issue 6)",
+];
+
+Deno.test("bench.ts --smoke runs every measurement and writes every section", async () => {
+  const out = await Deno.makeTempDir({ prefix: "kivebpf-bench-smoke-" });
+  try {
+    const result = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "-A", `${REPO}scripts/bench/bench.ts`, "--smoke", "--out", out],
+      cwd: REPO,
+      env: { NO_COLOR: "1" },
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const stderr = new TextDecoder().decode(result.stderr);
+    assert.equal(result.code, 0, stderr);
+
+    const markdown = await Deno.readTextFile(`${out}/results.md`);
+    for (const section of SECTIONS) assert.ok(markdown.includes(section), `missing ${section}`);
+    assert.match(markdown, /SMOKE RUN/);
+
+    const json = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
+    for (const key of ["environment", "m1", "m2", "m3", "m4", "m5", "m6"]) {
+      assert.ok(key in json, `results.json has ${key}`);
+    }
+    for (const key of ["cpuModel", "kernel", "backend", "mitigations", "deno", "commit"]) {
+      assert.ok(key in json.environment, `environment has ${key}`);
+    }
+    assert.deepEqual(
+      json.m1.rows.map((row: { config: string }) => row.config),
+      ["baseline", "empty", "agent-0", "agent-1", "agent-1000", "agent-50000"],
+    );
+    assert.equal(json.m3.paths.length, 3, "engine, stdout and callback latencies");
+    // Accounting is exact whatever the timing: every access made is delivered or counted lost.
+    for (const flood of json.m4.variants) {
+      assert.ok(flood.made > 0);
+      assert.equal(flood.unaccountedEngine, 0, JSON.stringify(flood));
+      assert.equal(flood.unaccountedStdout, 0, JSON.stringify(flood));
+    }
+    assert.ok(json.m6.rounds[0].armed === json.m6.pods * json.m6.trapsPerPod);
+  } finally {
+    await Deno.remove(out, { recursive: true });
+  }
+});
