@@ -163,6 +163,23 @@ const stages: Stage[] = [
     },
   },
   {
+    name: "e2e",
+    async run() {
+      const prepare = await run("bash", [
+        "-c",
+        "bash scripts/build_k8s.sh all && bash scripts/build_bpf.sh && bash scripts/cluster.sh up",
+      ]);
+      if (prepare.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
+      try {
+        return await denoTest(["tests/e2e"], {
+          KUBECONFIG: `${ROOT}.cache/cluster/kubeconfig`,
+        });
+      } finally {
+        await run("bash", ["scripts/cluster.sh", "down"]);
+      }
+    },
+  },
+  {
     name: "vm",
     async run() {
       const { code, text } = await run("bash", ["scripts/vm_matrix.sh"]);

@@ -1,0 +1,178 @@
+/**
+ * The seed's user journey on a real single-node cluster (kubelet, containerd, CoreDNS,
+ * kube-proxy) brought up by scripts/cluster.sh, with kivebpf installed from
+ * manifests/install.yaml the way users install it.
+ */
+import assert from "node:assert/strict";
+import {
+  agentAlerts,
+  install,
+  kubectl,
+  kubectlOk,
+  now,
+  receiverAlerts,
+  waitArmed,
+  waitFor,
+} from "../../scripts/demo.ts";
+
+const NS = "kivebpf-system";
+
+async function podJson(name: string) {
+  return JSON.parse(await kubectlOk(["get", "pod", name, "-o", "json"]));
+}
+
+async function catSecret(): Promise<string> {
+  const since = now();
+  await kubectlOk(["exec", "nginx-pod", "--", "cat", "/secret.txt"]);
+  return since;
+}
+
+/** Waits a moment and checks that no alert arrived since `since`. */
+async function assertNoAlert(since: string, why: string): Promise<void> {
+  await new Promise((resolve) => setTimeout(resolve, 5000));
+  assert.deepEqual(await agentAlerts(since), [], why);
+}
+
+Deno.test("install succeeds and the agent pods become Ready", async () => {
+  await install();
+  const ds = JSON.parse(
+    await kubectlOk(["-n", NS, "get", "daemonset", "kivebpf-agent", "-o", "json"]),
+  );
+  assert.ok(ds.status.numberReady >= 1);
+  assert.equal(ds.status.numberReady, ds.status.desiredNumberScheduled);
+});
+
+Deno.test("the sample policy is accepted through v1 and v2alpha1", async () => {
+  const v1 = await kubectl(["apply", "-f", "config/samples/kive_v2alpha1_kivepolicy.yaml"]);
+  assert.equal(v1.code, 0, v1.stderr);
+  const asV2 = JSON.parse(
+    await kubectlOk([
+      "-n",
+      NS,
+      "get",
+      "kivepolicies.v2alpha1.kivebpf.san7o.github.io",
+      "kive-sample-policy",
+      "-o",
+      "json",
+    ]),
+  );
+  assert.equal(asV2.apiVersion, "kivebpf.san7o.github.io/v2alpha1");
+  delete asV2.metadata.resourceVersion;
+  delete asV2.status;
+  const v2 = await kubectl(["apply", "-f", "-"], JSON.stringify(asV2));
+  assert.equal(v2.code, 0, v2.stderr);
+});
+
+Deno.test("the nginx pod gets /secret.txt r--r--r--, and cat gives one alert matching the pod and the command", async () => {
+  await kubectlOk(["apply", "-f", "hack/k8s-manifests/sample-nginx-pod.yaml"]);
+  await kubectlOk(["wait", "--for=condition=Ready", "pod/nginx-pod", "--timeout=180s"]);
+  await waitArmed("kive-sample-policy", 1);
+  const mode = await kubectlOk(["exec", "nginx-pod", "--", "stat", "-c", "%A", "/secret.txt"]);
+  assert.equal(mode.trim(), "-r--r--r--");
+  const inode = Number(
+    (await kubectlOk(["exec", "nginx-pod", "--", "stat", "-c", "%i", "/secret.txt"])).trim(),
+  );
+  const since = await catSecret();
+  const alerts = await waitFor("the alert", async () => {
+    const found = await agentAlerts(since);
+    return found.length > 0 ? found : undefined;
+  }, 60);
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const all = await agentAlerts(since);
+  assert.equal(all.length, 1, `exactly one alert: ${JSON.stringify(all)}`);
+  const [alert] = alerts;
+  const pod = await podJson("nginx-pod");
+  assert.equal(alert["kive-policy-name"], "kive-sample-policy");
+  assert.deepEqual(alert.metadata, {
+    path: "/secret.txt",
+    inode,
+    mask: 36,
+    "kernel-id": (alert.metadata as { "kernel-id": string })["kernel-id"],
+  });
+  assert.match((alert.metadata as { "kernel-id": string })["kernel-id"], /^[0-9a-f-]{36}$/);
+  assert.deepEqual(alert.pod, {
+    name: "nginx-pod",
+    namespace: "default",
+    container: { id: pod.status.containerStatuses[0].containerID, name: "nginx" },
+  });
+  assert.deepEqual(alert.node, { name: pod.spec.nodeName });
+  const process = alert.process as Record<string, unknown>;
+  assert.equal(process.binary, "cat");
+  assert.equal(process.arguments, "/secret.txt");
+  assert.equal(process.cwd, "/");
+  assert.equal(process.uid, 0);
+  assert.deepEqual(alert["custom-metadata"], { severity: "medium" });
+});
+
+Deno.test("with a callback, the receiver gets the alert and stdout does not", async () => {
+  await kubectlOk(["apply", "-f", "hack/k8s-manifests/callback-service.yaml"]);
+  await kubectlOk(["-n", NS, "rollout", "status", "deploy/callback-service", "--timeout=180s"]);
+  await kubectlOk(["apply", "-f", "config/samples/kive_v1_callback_kivepolicy.yaml"]);
+  // The policy edit reaches the agent through its watch; retry the access until it is routed.
+  let since = "";
+  const [received] = await waitFor("the alert at callback-service", async () => {
+    since = await catSecret();
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    const found = await receiverAlerts(since);
+    return found.length > 0 ? found : undefined;
+  }, 120);
+  assert.equal(received["kive-policy-name"], "kive-sample-policy");
+  assert.equal((received.process as { binary: string }).binary, "cat");
+  assert.deepEqual(await agentAlerts(since), [], "no stdout alert when a callback is set");
+});
+
+Deno.test("deleting the policy disarms; a second cat gives no alert", async () => {
+  await kubectlOk(["-n", NS, "delete", "kp", "kive-sample-policy", "--timeout=60s"]);
+  const since = await catSecret();
+  await assertNoAlert(since, "deleted policy is disarmed");
+});
+
+Deno.test("deleting and recreating the pod re-arms it", async () => {
+  await kubectlOk(["apply", "-f", "config/samples/kive_v2alpha1_kivepolicy.yaml"]);
+  await kubectlOk(["delete", "pod", "nginx-pod", "--wait=true", "--timeout=120s"]);
+  await kubectlOk(["apply", "-f", "hack/k8s-manifests/sample-nginx-pod.yaml"]);
+  await kubectlOk(["wait", "--for=condition=Ready", "pod/nginx-pod", "--timeout=180s"]);
+  await waitArmed("kive-sample-policy", 1);
+  const since = await catSecret();
+  const alerts = await waitFor("the alert after re-creation", async () => {
+    const found = await agentAlerts(since);
+    return found.length > 0 ? found : undefined;
+  }, 60);
+  const pod = await podJson("nginx-pod");
+  assert.equal(
+    (alerts[0].pod as { container: { id: string } }).container.id,
+    pod.status.containerStatuses[0].containerID,
+  );
+});
+
+Deno.test("a policy whose label selector matches nothing arms nothing", async () => {
+  const policy = {
+    apiVersion: "kivebpf.san7o.github.io/v1",
+    kind: "KivePolicy",
+    metadata: { name: "matches-nothing", namespace: NS },
+    spec: {
+      traps: [{
+        path: "/nothing.txt",
+        create: true,
+        matchAny: [{ matchLabels: { "no-such": "label" } }],
+      }],
+    },
+  };
+  await kubectlOk(["apply", "-f", "-"], JSON.stringify(policy));
+  const reason = await waitFor("the Ready condition", async () => {
+    const text = await kubectlOk([
+      "-n",
+      NS,
+      "get",
+      "kp",
+      "matches-nothing",
+      "-o",
+      'jsonpath={.status.conditions[?(@.type=="Ready")].reason}',
+    ]);
+    return text || undefined;
+  }, 60);
+  assert.equal(reason, "NoMatch");
+  const exists = await kubectl(["exec", "nginx-pod", "--", "stat", "/nothing.txt"]);
+  assert.notEqual(exists.code, 0, "no file planted anywhere");
+  await kubectlOk(["-n", NS, "delete", "kp", "matches-nothing"]);
+});
