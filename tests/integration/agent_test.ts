@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { GROUP, PLURAL } from "../../src/api/mod.ts";
 import { RuncContainer } from "../containers/_runc.ts";
-import { kubectl } from "../_support/kube.ts";
+import { freePort, kubectl } from "../_support/kube.ts";
 import { installApi } from "../apiserver/_install.ts";
 import { AgentProcess, createPod, ensureNamespace, setPodContainer, waitFor } from "./_cluster.ts";
 
@@ -131,7 +131,8 @@ Deno.test("the seed's policy arms /secret.txt in the matching container only and
     fixture.cleanups.push(() =>
       kube.request("DELETE", `/api/v1/namespaces/default/pods/other-pod?gracePeriodSeconds=0`)
     );
-    const agent = new AgentProcess("node-a");
+    const metricsPort = freePort();
+    const agent = new AgentProcess("node-a", ["--metrics-port", `${metricsPort}`]);
     fixture.agents.push(agent);
     const sample = await kubectl(["apply", "-f", "config/samples/kive_v2alpha1_kivepolicy.yaml"]);
     assert.equal(sample.code, 0, sample.stderr);
@@ -207,6 +208,31 @@ Deno.test("the seed's policy arms /secret.txt in the matching container only and
     assert.equal(process.gid, 0);
     assert.ok((process.pid as number) > 0 && process.pid === process.tgid);
     await assertNoNewAlerts([agent], 1, "one cat is one alert");
+
+    // A Kubernetes Event on the pod, and the metrics.
+    const events = await waitFor("the TrapAccessed event", async () => {
+      const list = await kube.ok("GET", "/apis/events.k8s.io/v1/namespaces/default/events");
+      // deno-lint-ignore no-explicit-any
+      const found = list.items.filter((e: any) =>
+        e.reason === "TrapAccessed" && e.regarding?.name === "nginx-pod"
+      );
+      return found.length > 0 ? found : undefined;
+    });
+    assert.match(
+      events[0].note,
+      /cat \(pid \d+, uid 0\) accessed trap \/secret\.txt of KivePolicy kivebpf-system\/kive-sample-policy/,
+    );
+    const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
+    for (
+      const line of [
+        'kivebpf_alerts_total{policy="kive-sample-policy",namespace="kivebpf-system",sink="stdout"} 1',
+        "kivebpf_traps_armed 1",
+        'kivebpf_backend_info{backend="tracepoint"} 1',
+        `kivebpf_leader{kernel_id="${KERNEL_ID}"} 1`,
+      ]
+    ) {
+      assert.ok(metrics.includes(line), `metrics lack ${line}:\n${metrics}`);
+    }
     assert.equal(pod.uid.length > 0, true);
   });
 });
