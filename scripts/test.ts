@@ -159,7 +159,7 @@ const stages: Stage[] = [
     async run() {
       const build = await run("bash", ["scripts/build_bpf.sh"]);
       if (build.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
-      return await denoTest(["tests/bpf", "tests/engine", "tests/containers"]);
+      return await denoTest(["tests/bpf", "tests/engine", "tests/containers", "tests/bench"]);
     },
   },
   {
