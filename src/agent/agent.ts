@@ -67,33 +67,47 @@ export interface TrapPlanter {
 
 /** Where alerts go. */
 export interface AlertOutput {
+  /** Takes one alert; must return at once and never throw. */
   deliver(alert: Alert): void;
 }
 
 /** The clients the agent uses. */
 export interface AgentApis {
+  /** Credentials and server, for the watches. */
   kubeConfig: KubeConfig;
+  /** Pods, registration ConfigMaps and callback header Secrets. */
   core: CoreV1Api;
+  /** KivePolicy objects and their status. */
   custom: CustomObjectsApi;
+  /** The Lease that makes one agent per kernel its leader. */
   coordination: CoordinationV1Api;
+  /** Kubernetes Events on pods whose trap was accessed; none are created without it. */
   events?: EventsV1Api;
 }
 
 /** Options of {@linkcode NodeAgent}. */
 export interface NodeAgentOptions {
+  /** The node this agent serves; it watches only pods scheduled there. */
   nodeName: string;
   /** Namespace of the agent's Leases and ConfigMaps. */
   namespace: string;
   /** `/proc/sys/kernel/random/boot_id` of the kernel. */
   kernelId: string;
+  /** The API clients to work through. */
   apis: AgentApis;
+  /** Plants trap files in containers. */
   planter: TrapPlanter;
+  /** Where alerts go. */
   output: AlertOutput;
   /** Opens the kernel engine when this agent becomes leader. */
   openEngine: () => Promise<TrapEngine>;
+  /** The operational log. */
   log: Logger;
+  /** Metrics to update; none by default. */
   metrics?: AgentMetrics;
+  /** How long the kernel leader's Lease is valid without renewal. Default 15 s. */
   leaseSeconds?: number;
+  /** How often the Lease is renewed or retried. Default 2 s. */
   leaseRetrySeconds?: number;
   /** Periodic reconcile. Default 15 s. */
   resyncSeconds?: number;
@@ -141,7 +155,11 @@ export class NodeAgent {
   #alertSeq = 0;
   #headers = new Map<string, Record<string, string>>();
 
-  /** @param options Node, clients, ports and timings. */
+  /**
+   * Prepares the agent; it watches, plants and arms nothing until started.
+   *
+   * @param options Node, clients, ports and timings.
+   */
   constructor(options: NodeAgentOptions) {
     this.#o = options;
     const { kubeConfig, custom, core } = options.apis;

@@ -14,20 +14,31 @@ import type { AccessEvent } from "../engine/mod.ts";
 export interface TrapRegistration {
   /** Kernel device number (`major << 20 | minor`) and inode of the trap file. */
   dev: number;
+  /** Inode number of the trap file, in decimal: it may not fit a JavaScript number. */
   ino: string;
+  /** The policy the trap belongs to. */
   policy: { namespace: string; name: string; uid: string };
+  /** Position of the trap in the policy's `spec.traps`. */
   trapIndex: number;
+  /** The trap file's path inside the container. */
   path: string;
+  /** The alert format the policy asks for: `v1` or `v2alpha1`. */
   alertVersion: string;
+  /** The trap's free-form pairs, copied into every alert as `custom-metadata`. */
   metadata: Record<string, string>;
+  /** URL alerts are POSTed to instead of stdout. */
   callback?: string;
   /** PEM CA bundle trusted for an https callback (v2alpha1). */
   callbackCABundle?: string;
   /** Secret in the agent's namespace whose keys are callback headers (v2alpha1). */
   callbackHeadersSecret?: string;
+  /** What the trap does on access; `block` also denies it (lsm backend only). */
   action: "alert" | "block";
+  /** The pod the container belongs to. */
   pod: { namespace: string; name: string; uid: string };
+  /** The container the trap is planted in; `id` as the runtime reports it. */
   container: { name: string; id: string };
+  /** The node the container runs on. */
   node: string;
 }
 

@@ -16,27 +16,39 @@ import {
 
 /** The parts of a Pod the agent uses. */
 export interface PodView {
+  /** The pod's namespace. */
   namespace: string;
+  /** The pod's name. */
   name: string;
+  /** The pod's uid; a re-created pod gets a new one. */
   uid: string;
+  /** The pod's labels, for `matchLabels`. */
   labels: Record<string, string>;
+  /** The pod's IPs, for `ip` selectors; empty before one is assigned. */
   ips: string[];
+  /** Every container of the pod spec, running or not. */
   containers: ContainerView[];
 }
 
 /** One container of a pod, as its status reports it. */
 export interface ContainerView {
+  /** The container's name in the pod spec. */
   name: string;
   /** `containerd://<hex>`, `cri-o://<hex>`, ... ; empty before the runtime created it. */
   id: string;
+  /** Whether the container is running now; traps are armed only in running ones. */
   running: boolean;
 }
 
 /** Identifies a policy; uid distinguishes a recreated policy from the one it replaced. */
 export interface PolicyRef {
+  /** The policy's namespace. */
   namespace: string;
+  /** The policy's name. */
   name: string;
+  /** The policy's uid. */
   uid: string;
+  /** The generation of the spec the targets were computed from, for `observedGeneration`. */
   generation: number;
 }
 
@@ -44,28 +56,43 @@ export interface PolicyRef {
 export interface TrapTarget {
   /** Stable identity of this (policy, trap, container) for diffs. */
   key: string;
+  /** The policy the trap belongs to. */
   policy: PolicyRef;
+  /** The alert format the policy asks for: `v1` or `v2alpha1`. */
   alertVersion: string;
+  /** Position of the trap in the policy's `spec.traps`. */
   trapIndex: number;
+  /** The trap as parsed, with defaults applied. */
   trap: TrapV2;
+  /** The pod the container belongs to. */
   pod: { namespace: string; name: string; uid: string };
+  /** The container to plant in; `id` as the runtime reports it. */
   container: { name: string; id: string };
 }
 
 /** A matching container the trap cannot be armed in, and why. */
 export interface TrapProblem {
+  /** The policy the trap belongs to. */
   policy: PolicyRef;
+  /** Position of the trap in the policy's `spec.traps`. */
   trapIndex: number;
+  /** The trap file's path. */
   path: string;
+  /** The pod of the container. */
   pod: { namespace: string; name: string };
+  /** The container's name. */
   container: string;
+  /** A CamelCase reason for the status, such as `ContainerNotRunning`. */
   reason: string;
+  /** What is wrong, for people. */
   message: string;
 }
 
 /** The outcome of {@linkcode computeDesired}. */
 export interface DesiredState {
+  /** Every trap that belongs in a running container, sorted by key. */
   targets: TrapTarget[];
+  /** Matching containers the traps cannot be armed in, and why. */
   problems: TrapProblem[];
 }
 
@@ -161,6 +188,7 @@ export function computeDesired(
 
 /** A Pod object as the API returns it, reduced to what {@linkcode podView} reads. */
 export interface PodObject {
+  /** Identity and labels; a set `deletionTimestamp` means the pod is going away. */
   metadata?: {
     name?: string;
     namespace?: string;
@@ -168,7 +196,9 @@ export interface PodObject {
     labels?: Record<string, string>;
     deletionTimestamp?: unknown;
   };
+  /** The node it is scheduled on and its containers. */
   spec?: { nodeName?: string; containers?: { name: string }[] };
+  /** Phase, IPs and the state and id of each container. */
   status?: {
     phase?: string;
     podIP?: string;

@@ -10,9 +10,13 @@ export type LogLevel = "debug" | "info" | "warn" | "error";
 
 /** Writes log lines. */
 export interface Logger {
+  /** Logs detail useful when chasing a problem, dropped by default. */
   debug(message: string, fields?: Record<string, unknown>): void;
+  /** Logs normal operation. */
   info(message: string, fields?: Record<string, unknown>): void;
+  /** Logs a failure the agent recovers from, such as a watch it restarts. */
   warn(message: string, fields?: Record<string, unknown>): void;
+  /** Logs a failure that needs attention. */
   error(message: string, fields?: Record<string, unknown>): void;
 }
 

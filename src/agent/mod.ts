@@ -13,11 +13,15 @@ export {
 } from "./agent.ts";
 export {
   computeDesired,
+  type ContainerView,
   type DesiredState,
+  type PodObject,
   type PodView,
   podView,
+  type PolicyRef,
+  type TrapProblem,
   type TrapTarget,
 } from "./desired.ts";
-export { createLogger, type Logger } from "./log.ts";
+export { createLogger, type Logger, type LogLevel } from "./log.ts";
 export { AGENT_USAGE, runAgent } from "./main.ts";
 export { ContainerTrapPlanter } from "./planter.ts";

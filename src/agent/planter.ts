@@ -15,7 +15,11 @@ export class ContainerTrapPlanter implements TrapPlanter {
   readonly #registry: ContainerRegistry<string>;
   readonly #procRoot: string;
 
-  /** @param options Where the host's procfs and cgroup2 are mounted. */
+  /**
+   * Creates a planter that knows no containers until the first {@linkcode ContainerTrapPlanter.prepare}.
+   *
+   * @param options Where the host's procfs and cgroup2 are mounted.
+   */
   constructor(options: FindProcessOptions = {}) {
     this.#registry = new ContainerRegistry<string>(options);
     this.#procRoot = options.procRoot ?? "/proc";

@@ -13,7 +13,8 @@ import { type ApiVersion, GROUP, V2_ONLY_TRAP_FIELDS, VERSIONS } from "./policy.
 /** Annotation on v1 objects holding the v2alpha1-only trap fields. */
 export const V2_FIELDS_ANNOTATION = `${GROUP}/v2alpha1-traps`;
 
-type JsonObject = Record<string, unknown>;
+/** A JSON object as parsed, before any schema has checked its fields. */
+export type JsonObject = Record<string, unknown>;
 
 interface StashedTrap {
   index: number;

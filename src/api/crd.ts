@@ -18,12 +18,17 @@ import {
   PolicyStatus,
   VERSIONS,
 } from "./policy.ts";
+import type { JsonObject } from "./convert.ts";
 
 /** Where the API server reaches the conversion webhook inside the cluster. */
 export interface WebhookService {
+  /** The Service's namespace. */
   namespace: string;
+  /** The Service's name. */
   name: string;
+  /** The URL path the webhook answers on, such as `/convert`. */
   path: string;
+  /** The Service port. */
   port: number;
 }
 
@@ -35,23 +40,21 @@ export const DEFAULT_CONVERSION_SERVICE: WebhookService = {
   port: 443,
 };
 
-type Schema = Record<string, unknown>;
-
 /**
  * Converts zod's JSON Schema into a structural OpenAPI v3 schema a CRD accepts.
  *
  * @param schema The zod schema.
  * @returns A plain JSON object for `openAPIV3Schema` properties.
  */
-export function toCrdSchema(schema: z.ZodType): Schema {
-  const json = z.toJSONSchema(schema, { target: "openapi-3.0", io: "input" }) as Schema;
-  return clean(json) as Schema;
+export function toCrdSchema(schema: z.ZodType): JsonObject {
+  const json = z.toJSONSchema(schema, { target: "openapi-3.0", io: "input" }) as JsonObject;
+  return clean(json) as JsonObject;
 }
 
 function clean(node: unknown): unknown {
   if (Array.isArray(node)) return node.map(clean);
   if (typeof node !== "object" || node === null) return node;
-  const out: Schema = {};
+  const out: JsonObject = {};
   for (const [key, value] of Object.entries(node)) {
     if (key === "$schema" || key === "id") continue;
     if (key === "additionalProperties" && value === false) continue;
@@ -90,7 +93,7 @@ const printerColumns = [
   { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
 ];
 
-function versionSchema(spec: z.ZodType): Schema {
+function versionSchema(spec: z.ZodType): JsonObject {
   return {
     type: "object",
     description: "KivePolicy plants trap files in selected pods and reports every access.",
@@ -121,8 +124,8 @@ export interface BuildCrdOptions {
  * @param options Where the conversion webhook is.
  * @returns The CRD as a plain object, ready for YAML or the API.
  */
-export function buildCrd(options: BuildCrdOptions = {}): Schema {
-  const clientConfig: Schema = options.url
+export function buildCrd(options: BuildCrdOptions = {}): JsonObject {
+  const clientConfig: JsonObject = options.url
     ? { url: options.url }
     : { service: { ...(options.service ?? DEFAULT_CONVERSION_SERVICE) } };
   if (options.caBundle) clientConfig.caBundle = options.caBundle;

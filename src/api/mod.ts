@@ -11,7 +11,7 @@ export {
   type SpecValidation,
   validateSpec,
 } from "./validate.ts";
-export { convertPolicy, V2_FIELDS_ANNOTATION } from "./convert.ts";
+export { convertPolicy, type JsonObject, V2_FIELDS_ANNOTATION } from "./convert.ts";
 export {
   buildCrd,
   type BuildCrdOptions,
@@ -25,5 +25,6 @@ export {
   compileIpSelector,
   globToRegExp,
   type Matcher,
+  type ParsedAddress,
   parseIp,
 } from "./selectors.ts";

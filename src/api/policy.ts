@@ -184,8 +184,11 @@ export const MatchGroup = z.object({
     message: GROUP_MESSAGE,
   }),
 });
+// Parsed types are spelled `ReturnType<typeof Schema.parse>`, not `z.infer<typeof Schema>`: the
+// same type, without naming zod's `output` helper, which `deno doc --lint` reports as a private
+// type in our public API.
 /** A parsed `matchAny` group. */
-export type MatchGroup = z.infer<typeof MatchGroup>;
+export type MatchGroup = ReturnType<typeof MatchGroup.parse>;
 
 /**
  * A list that must not be empty, checked by zod and by CEL with one message (a CEL rule rather
@@ -250,17 +253,21 @@ const trapV2OnlyShape = {
   }),
 };
 
+// Typed as the keys a v2alpha1 trap has and a v1 trap lacks: exactly the keys of
+// trapV2OnlyShape, without naming that private object in the public type.
 /** The names of the trap fields that exist only in v2alpha1. */
-export const V2_ONLY_TRAP_FIELDS = Object.keys(trapV2OnlyShape) as (keyof typeof trapV2OnlyShape)[];
+export const V2_ONLY_TRAP_FIELDS: Exclude<keyof TrapV2, keyof TrapV1>[] = Object.keys(
+  trapV2OnlyShape,
+) as (keyof typeof trapV2OnlyShape)[];
 
 /** A trap as written in `v1`. */
 export const TrapV1 = z.object(trapV1Shape);
 /** A parsed v1 trap. */
-export type TrapV1 = z.infer<typeof TrapV1>;
+export type TrapV1 = ReturnType<typeof TrapV1.parse>;
 /** A trap as written in `v2alpha1`: every v1 field plus the v2alpha1 ones. */
 export const TrapV2 = z.object({ ...trapV1Shape, ...trapV2OnlyShape });
 /** A parsed v2alpha1 trap. */
-export type TrapV2 = z.infer<typeof TrapV2>;
+export type TrapV2 = ReturnType<typeof TrapV2.parse>;
 
 const ALERT_VERSION_MESSAGE = `must be one of ${ALERT_VERSIONS.join(", ")} (empty means v1)`;
 
@@ -310,11 +317,11 @@ const trapsOf = <T extends z.ZodType<TrapV1>>(trap: T) =>
 /** The `spec` of a v1 policy. */
 export const PolicySpecV1 = z.object({ alertVersion, traps: trapsOf(TrapV1) });
 /** A parsed v1 spec. */
-export type PolicySpecV1 = z.infer<typeof PolicySpecV1>;
+export type PolicySpecV1 = ReturnType<typeof PolicySpecV1.parse>;
 /** The `spec` of a v2alpha1 policy. */
 export const PolicySpecV2 = z.object({ alertVersion, traps: trapsOf(TrapV2) });
 /** A parsed v2alpha1 spec. */
-export type PolicySpecV2 = z.infer<typeof PolicySpecV2>;
+export type PolicySpecV2 = ReturnType<typeof PolicySpecV2.parse>;
 
 const condition = z.object({
   type: z.string(),
@@ -379,37 +386,57 @@ export const PolicyStatus = z.object({
   }),
 });
 /** A parsed policy status. */
-export type PolicyStatus = z.infer<typeof PolicyStatus>;
+export type PolicyStatus = ReturnType<typeof PolicyStatus.parse>;
 
 /** Kubernetes object metadata, as far as kivebpf reads it. */
 export interface ObjectMeta {
+  /** The object's name, unique in its namespace. */
   name?: string;
+  /** The namespace the object lives in. */
   namespace?: string;
+  /** The id of this incarnation of the object; one deleted and re-created gets a new one. */
   uid?: string;
+  /** Bumped by the API server on every change to `spec`; status reports it back as observed. */
   generation?: number;
+  /** The version of the stored object, for conditional writes. */
   resourceVersion?: string;
+  /** Labels, which selectors match. */
   labels?: Record<string, string>;
+  /** Annotations; a v1 object keeps its v2alpha1-only trap fields in one. */
   annotations?: Record<string, string>;
+  /** Finalizers that keep a deleted object until each is removed. */
   finalizers?: string[];
+  /** Set once deletion was requested; the object stays while finalizers remain. */
   deletionTimestamp?: string;
+  /** Any other metadata, kept as read so that writes pass it through. */
   [key: string]: unknown;
 }
 
 /** A whole v1 policy object. */
 export interface KivePolicyV1 {
+  /** The group and version, `kivebpf.san7o.github.io/v1`. */
   apiVersion: `${typeof GROUP}/v1`;
+  /** Always {@linkcode KIND}. */
   kind: typeof KIND;
+  /** The object's metadata. */
   metadata: ObjectMeta;
+  /** The traps and the alert format, as written in v1. */
   spec: PolicySpecV1;
+  /** What the agents report; absent until one has. */
   status?: PolicyStatus;
 }
 
 /** A whole v2alpha1 policy object, the form the agent works with. */
 export interface KivePolicyV2 {
+  /** The group and version, `kivebpf.san7o.github.io/v2alpha1`. */
   apiVersion: `${typeof GROUP}/v2alpha1`;
+  /** Always {@linkcode KIND}. */
   kind: typeof KIND;
+  /** The object's metadata. */
   metadata: ObjectMeta;
+  /** The traps and the alert format, as written in v2alpha1. */
   spec: PolicySpecV2;
+  /** What the agents report; absent until one has. */
   status?: PolicyStatus;
 }
 

@@ -112,8 +112,10 @@ function escapeRegExp(text: string): string {
 }
 
 /** An IP address as a number with its family, for prefix comparisons. */
-interface ParsedAddress {
+export interface ParsedAddress {
+  /** The IP version. */
   family: 4 | 6;
+  /** The address bits as one unsigned number: 32 of them for IPv4, 128 for IPv6. */
   value: bigint;
 }
 

@@ -83,7 +83,7 @@ function article(type: string): string {
 export function validateSpec<V extends ApiVersion>(
   version: V,
   spec: unknown,
-): SpecValidation<z.infer<typeof SPEC_SCHEMAS[V]>> {
+): SpecValidation<ReturnType<typeof SPEC_SCHEMAS[V]["parse"]>> {
   const schema = SPEC_SCHEMAS[version];
   if (!schema) {
     return {
@@ -92,7 +92,11 @@ export function validateSpec<V extends ApiVersion>(
     };
   }
   const result = schema.safeParse(spec);
-  if (result.success) return { ok: true, spec: result.data as z.infer<typeof SPEC_SCHEMAS[V]> };
+  // `parse`'s return type rather than `z.infer`, as in policy.ts, to keep zod's helper types out
+  // of the public signature.
+  if (result.success) {
+    return { ok: true, spec: result.data as ReturnType<typeof SPEC_SCHEMAS[V]["parse"]> };
+  }
   return {
     ok: false,
     problems: result.error.issues.map((issue) => ({

@@ -56,7 +56,11 @@ export class AlertSink {
   #callbacks: CallbackDispatcher;
   #metrics: AgentMetrics | undefined;
 
-  /** @param options Stdout, callback and metrics settings. */
+  /**
+   * Creates a sink with its own stdout writer and callback dispatcher.
+   *
+   * @param options Stdout, callback and metrics settings.
+   */
   constructor(options: AlertSinkOptions = {}) {
     this.#stdout = new StdoutSink(options.stdout);
     this.#metrics = options.metrics;

@@ -152,7 +152,12 @@ export class CallbackDispatcher {
   #closing = false;
   #closed: Promise<void> | undefined;
 
-  /** @param options Fallback, limits and timing. */
+  /**
+   * Creates a dispatcher with nothing queued.
+   *
+   * @param options Fallback, limits and timing.
+   * @throws {RangeError} When a limit or duration is not a positive number.
+   */
   constructor(options: CallbackDispatcherOptions) {
     this.#onFailure = options.onFailure;
     this.#onDelivered = options.onDelivered ?? (() => {});

@@ -32,7 +32,7 @@ function formatValue(value: number): string {
 }
 
 /** Shared part of {@linkcode Counter} and {@linkcode Gauge}: one metric family. */
-abstract class Metric {
+export abstract class Metric {
   /** The metric name, e.g. `kivebpf_alerts_total`. */
   readonly name: string;
   /** The HELP text. */
@@ -42,6 +42,14 @@ abstract class Metric {
   /** Values keyed by the serialized label set. */
   protected readonly series = new Map<string, number>();
 
+  /**
+   * Defines a family with no series yet.
+   *
+   * @param name The metric name, e.g. `kivebpf_alerts_total`.
+   * @param help The HELP text.
+   * @param labelNames The label names every series must set, in exposition order.
+   * @throws {TypeError} When the name or a label name is not valid in Prometheus.
+   */
   constructor(name: string, help: string, labelNames: readonly string[]) {
     if (!METRIC_NAME.test(name)) {
       throw new TypeError(`Cannot define metric "${name}": not a valid Prometheus metric name`);

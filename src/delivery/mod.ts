@@ -53,6 +53,7 @@ export {
   createAgentMetrics,
   Gauge,
   type Labels,
+  Metric,
   METRIC_NAMES,
   METRICS_CONTENT_TYPE,
   type MetricsServerOptions,

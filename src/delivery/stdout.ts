@@ -93,7 +93,12 @@ export class StdoutSink {
   #draining: Promise<void> | undefined;
   #encoder = new TextEncoder();
 
-  /** @param options Format, destination and limits. */
+  /**
+   * Creates a sink with nothing queued; it writes to stdout unless given another writable.
+   *
+   * @param options Format, destination and limits.
+   * @throws {TypeError} When the format is neither `text` nor `json`.
+   */
   constructor(options: StdoutSinkOptions = {}) {
     this.#format = options.format ?? "text";
     if (this.#format !== "text" && this.#format !== "json") {

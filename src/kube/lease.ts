@@ -10,7 +10,9 @@ import { type CoordinationV1Api, type V1Lease, V1MicroTime } from "@kubernetes/c
 
 /** Options of {@linkcode LeaseElector}. */
 export interface LeaseElectorOptions {
+  /** The namespace of the Lease. */
   namespace: string;
+  /** The name of the Lease; every candidate for the same role uses the same one. */
   name: string;
   /** This candidate's identity (the node or pod name). */
   identity: string;
@@ -45,6 +47,8 @@ export class LeaseElector {
   #running?: Promise<void>;
 
   /**
+   * Prepares a candidate; it campaigns only once started.
+   *
    * @param api The coordination API client.
    * @param options The Lease and the candidate.
    */

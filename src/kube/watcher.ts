@@ -20,7 +20,9 @@ export interface ResourceWatcherOptions<T extends KubernetesObject> {
   path: string;
   /** Lists the objects (same selectors as the watch). */
   list: () => Promise<KubernetesListObject<T>>;
+  /** Label selector for the watch, such as `app=web`; give `list` the same one. */
   labelSelector?: string;
+  /** Field selector for the watch, such as `spec.nodeName=node-1`; give `list` the same one. */
   fieldSelector?: string;
   /** Called after any add, update, delete or relist. */
   onChange: () => void;
@@ -46,6 +48,8 @@ export class ResourceWatcher<T extends KubernetesObject> {
   #relistTimer?: ReturnType<typeof setInterval>;
 
   /**
+   * Prepares a watcher; nothing is listed or watched until {@linkcode ResourceWatcher.start}.
+   *
    * @param kubeConfig Credentials and server.
    * @param options What to watch and whom to tell.
    */

@@ -30,16 +30,23 @@ const DAY_MS = 86_400_000;
 
 /** The clients the certificate manager needs. */
 export interface CertManagerApis {
+  /** Credentials and server, for the watch on the Secret. */
   kubeConfig: KubeConfig;
+  /** Reads and writes the Secret. */
   core: CoreV1Api;
+  /** Holds the Lease that lets one agent at a time write the Secret. */
   coordination: CoordinationV1Api;
+  /** Injects the CA bundle into the CRD's conversion webhook. */
   apiextensions: ApiextensionsV1Api;
+  /** Injects the CA bundle into the validating webhook configuration. */
   admission: AdmissionregistrationV1Api;
 }
 
 /** Options of {@linkcode WebhookCertManager}. */
 export interface WebhookCertManagerOptions {
+  /** The API clients to work through. */
   apis: CertManagerApis;
+  /** The namespace of the Secret, the Lease and the webhook Service. */
   namespace: string;
   /** The webhook Service's name. */
   service: string;
@@ -75,7 +82,11 @@ export class WebhookCertManager {
     return this.#o.secretName ?? WEBHOOK_SECRET;
   }
 
-  /** @param options APIs, names and callbacks. */
+  /**
+   * Prepares the manager; it neither watches nor writes anything until started.
+   *
+   * @param options APIs, names and callbacks.
+   */
   constructor(options: WebhookCertManagerOptions) {
     this.#o = options;
     this.#elector = new LeaseElector(options.apis.coordination, {

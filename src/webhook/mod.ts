@@ -15,6 +15,9 @@ export {
   VALIDATING_WEBHOOK_NAME,
   type ValidatingWebhookOptions,
 } from "./config.ts";
+// Re-exported because the reviews and ValidatingWebhookOptions name them: the parts of a public
+// type must be public too.
+export type { JsonObject, WebhookService } from "../api/mod.ts";
 export {
   certificateExpiry,
   type CertificateOptions,

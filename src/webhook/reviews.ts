@@ -10,24 +10,36 @@ import {
   convertPolicy,
   formatProblems,
   GROUP,
+  type JsonObject,
   validateSpec,
   VERSIONS,
 } from "../api/mod.ts";
 
-type JsonObject = Record<string, unknown>;
-
 /** A `apiextensions.k8s.io/v1` ConversionReview as the API server sends it. */
 export interface ConversionReview {
+  /** The review's own version, `apiextensions.k8s.io/v1`; the answer echoes it. */
   apiVersion: string;
+  /** Always `ConversionReview`. */
   kind: "ConversionReview";
+  /**
+   * What to convert: the objects and the `group/version` wanted, with the `uid` the response
+   * must echo. Set in what the API server sends.
+   */
   request?: { uid: string; desiredAPIVersion: string; objects: JsonObject[] };
+  /** The converted objects or the failure; set in the answer. */
   response?: JsonObject;
 }
 
 /** A `admission.k8s.io/v1` AdmissionReview as the API server sends it. */
 export interface AdmissionReview {
+  /** The review's own version, `admission.k8s.io/v1`; the answer echoes it. */
   apiVersion: string;
+  /** Always `AdmissionReview`. */
   kind: "AdmissionReview";
+  /**
+   * The write to judge: the object as it would be stored, the previous one on updates, and the
+   * `uid` the response must echo. Set in what the API server sends.
+   */
   request?: {
     uid: string;
     operation: "CREATE" | "UPDATE" | "DELETE" | "CONNECT";
@@ -35,6 +47,7 @@ export interface AdmissionReview {
     oldObject?: JsonObject;
     subResource?: string;
   };
+  /** Whether the write is allowed and, if not, why; set in the answer. */
   response?: JsonObject;
 }
 
