@@ -8,10 +8,14 @@
  *   lsm         lsm/file_open            (can deny: TRAP_FLAG_BLOCK)
  *   fentry      fentry/security_file_open
  *   kprobe      kprobe/security_file_open
- *   tracepoint  tp_btf/sys_exit          (open-like syscalls, fd -> file)
+ *   tracepoint  tp_btf/sys_exit          (open-like syscalls, fd -> file; trap_sys_exit
+ *                                         on 6.2+, else trap_sys_exit_compat)
  *   (always)    tp_btf/sched_process_exec
  *
- * The path taken for a file that is not a trap is one hash lookup.
+ * Cheapest checks first: with nothing armed every program returns at once; with
+ * the cgroup filter on, tasks outside the trapped cgroups cost one helper call and
+ * one lookup; otherwise a file that is not a trap costs reading its (dev, ino) and
+ * one hash lookup. The process context is only read on a hit.
  */
 #include "vmlinux.h"
 #include <bpf/bpf_helpers.h>
@@ -44,10 +48,10 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define ARGS_MAX 2048         /* bytes of data[] for argv */
 #define OFF_MASK (TRAP_DATA_SIZE / 2 - 1)
 
-/* (dev, ino) -> trap. Sized by user space before load. */
+/* (dev, ino) -> trap. Sized by user space before load (maxTraps); 1 is a placeholder. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 65536);
+	__uint(max_entries, 1);
 	__type(key, struct trap_key);
 	__type(value, struct trap_value);
 } trap_map SEC(".maps");
@@ -58,10 +62,15 @@ struct {
 	__uint(max_entries, 1 << 20);
 } events SEC(".maps");
 
-/* Events that did not fit in the ring buffer: [0] all traps, [slot] one trap. */
+/*
+ * Events that did not fit in the ring buffer: [0] all traps, [slot] one trap. A
+ * plain array (one counter, not one per CPU): it is only written when an event is
+ * lost, so the atomic add costs nothing on the common path. Sized by user space
+ * (maxTraps + 1); 2 is a placeholder.
+ */
 struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 65537);
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
 	__type(key, __u32);
 	__type(value, __u64);
 } lost_counts SEC(".maps");
@@ -82,7 +91,44 @@ struct {
 	__type(value, struct trap_learned);
 } learn_map SEC(".maps");
 
+/*
+ * cgroup v2 ids (bpf_get_current_cgroup_id()) whose tasks are checked while
+ * trap_cfg.cgroup_filter is set. Sized by user space (maxCgroups).
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1);
+	__type(key, __u64);
+	__type(value, __u8);
+} trapped_cgroups SEC(".maps");
+
 struct trap_config trap_cfg = {};
+
+/*
+ * Kernel 6.2+: turns an address into a read-only BTF pointer (the verifier inlines
+ * it as a move). Weak: on older kernels it stays unresolved and only the program
+ * that calls it fails to load (user space then loads trap_sys_exit_compat).
+ */
+extern void *bpf_rdonly_cast(const void *obj, __u32 btf_id) __ksym __weak;
+
+/*
+ * The checks every program makes before touching the file: true when the current
+ * task cannot raise an event (nothing armed, or its cgroup is filtered out). While
+ * the agent learns a key, its own thread must get through, so nothing is skipped.
+ */
+static __always_inline bool skip_task(void)
+{
+	if (trap_cfg.learn_tgid)
+		return false;
+	if (!trap_cfg.armed)
+		return true;
+	if (trap_cfg.cgroup_filter) {
+		__u64 cgroup_id = bpf_get_current_cgroup_id();
+		if (!bpf_map_lookup_elem(&trapped_cgroups, &cgroup_id))
+			return true;
+	}
+	return false;
+}
 
 static __always_inline void learn(const struct trap_key *key, __u64 pid_tgid)
 {
@@ -204,33 +250,32 @@ static __noinline void report(struct trap_event *e, const struct trap_value *tv_
 		__u32 slot = 0;
 		__u64 *n = bpf_map_lookup_elem(&lost_counts, &slot);
 		if (n)
-			*n += 1; /* per-CPU value: no atomics needed */
+			__sync_fetch_and_add(n, 1);
 		slot = tv_copy->slot;
 		n = bpf_map_lookup_elem(&lost_counts, &slot);
 		if (n)
-			*n += 1;
+			__sync_fetch_and_add(n, 1);
 	}
 }
 
 /*
- * The common path of every backend. Returns -EPERM when the open must be denied
- * (lsm backend and TRAP_FLAG_BLOCK only), else 0.
+ * The common path of every backend, once the file's key is known. Returns -EPERM
+ * when the open must be denied (lsm backend and TRAP_FLAG_BLOCK only), else 0.
+ * `file` is only read on a hit (f_flags), through the probe-read helpers, so it may
+ * be a BTF pointer or a plain address.
  */
-static __always_inline int on_file(struct file *file, __u32 backend, __u32 mask)
+static __always_inline int on_key(struct file *file, const struct trap_key *k, __u32 backend,
+				  __u32 mask)
 {
-	struct inode *inode = BPF_CORE_READ(file, f_inode);
-	struct trap_key key = {
-		.dev = BPF_CORE_READ(inode, i_sb, s_dev),
-		.ino = BPF_CORE_READ(inode, i_ino),
-	};
+	struct trap_key key = *k;
 	struct trap_value *tv = bpf_map_lookup_elem(&trap_map, &key);
-	__u64 pid_tgid = bpf_get_current_pid_tgid();
 
 	if (!tv) {
 		if (trap_cfg.learn_tgid)
-			learn(&key, pid_tgid);
+			learn(&key, bpf_get_current_pid_tgid());
 		return 0;
 	}
+	__u64 pid_tgid = bpf_get_current_pid_tgid();
 	if ((__u32)(pid_tgid >> 32) == trap_cfg.agent_tgid) {
 		if (trap_cfg.learn_tgid)
 			learn(&key, pid_tgid);
@@ -294,56 +339,136 @@ static __always_inline int on_file(struct file *file, __u32 backend, __u32 mask)
 	return deny ? -EPERM : 0;
 }
 
+/*
+ * The key of a file the program got as a BTF pointer (lsm, fentry, tp_btf
+ * arguments): plain loads, which the verifier turns into fault-handled loads with
+ * no helper calls.
+ */
+static __always_inline void btf_key(struct file *file, struct trap_key *key)
+{
+	struct inode *inode = file->f_inode;
+	key->dev = inode->i_sb->s_dev;
+	key->ino = inode->i_ino;
+}
+
+/*
+ * The key of a file known only by its address (kprobe argument, fd table entry):
+ * one probe read per pointer followed. Returns non-zero when a read fails.
+ */
+static __always_inline int probe_key(struct file *file, struct trap_key *key)
+{
+	struct inode *inode;
+	struct super_block *sb;
+	unsigned int dev;
+	if (bpf_core_read(&inode, sizeof(inode), &file->f_inode) || !inode)
+		return -1;
+	if (bpf_core_read(&key->ino, sizeof(key->ino), &inode->i_ino) ||
+	    bpf_core_read(&sb, sizeof(sb), &inode->i_sb) || !sb ||
+	    bpf_core_read(&dev, sizeof(dev), &sb->s_dev))
+		return -1;
+	key->dev = dev;
+	return 0;
+}
+
 SEC("lsm/file_open")
 int BPF_PROG(trap_lsm_file_open, struct file *file, int ret)
 {
 	if (ret)
 		return ret;
-	return on_file(file, TRAP_BACKEND_LSM, 0);
+	if (skip_task())
+		return 0;
+	struct trap_key key;
+	btf_key(file, &key);
+	return on_key(file, &key, TRAP_BACKEND_LSM, 0);
 }
 
 SEC("fentry/security_file_open")
 int BPF_PROG(trap_fentry_file_open, struct file *file)
 {
-	on_file(file, TRAP_BACKEND_FENTRY, 0);
+	if (skip_task())
+		return 0;
+	struct trap_key key;
+	btf_key(file, &key);
+	on_key(file, &key, TRAP_BACKEND_FENTRY, 0);
 	return 0;
 }
 
 SEC("kprobe/security_file_open")
 int BPF_KPROBE(trap_kprobe_file_open, struct file *file)
 {
-	on_file(file, TRAP_BACKEND_KPROBE, 0);
+	if (skip_task())
+		return 0;
+	struct trap_key key;
+	if (probe_key(file, &key))
+		return 0;
+	on_key(file, &key, TRAP_BACKEND_KPROBE, 0);
 	return 0;
 }
 
-SEC("tp_btf/sys_exit")
-int BPF_PROG(trap_sys_exit, struct pt_regs *regs, long ret)
+/*
+ * The file behind the fd an open-like syscall returned, or NULL. task -> files ->
+ * fdt are BTF-typed: plain loads. fdt->fd is a pointer to pointers, which the
+ * verifier types as a plain number, so fd[ret] takes a probe read.
+ */
+static __always_inline struct file *returned_file(struct pt_regs *regs, long ret)
 {
 	if (ret < 0)
-		return 0;
+		return NULL;
 	long nr = regs->orig_ax;
 	if (nr != NR_openat && nr != NR_open && nr != NR_openat2 && nr != NR_creat &&
 	    nr != NR_open_by_handle_at)
-		return 0;
-
-	struct task_struct *task = (struct task_struct *)bpf_get_current_task();
-	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
-	unsigned int max_fds = BPF_CORE_READ(fdt, max_fds);
-	if ((unsigned long)ret >= max_fds)
-		return 0;
-	struct file **fds = BPF_CORE_READ(fdt, fd);
+		return NULL;
+	if (skip_task())
+		return NULL;
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = task->files->fdt;
+	if ((unsigned long)ret >= fdt->max_fds)
+		return NULL;
+	struct file **fds = fdt->fd;
 	struct file *file = NULL;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[ret]) || !file)
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[ret]))
+		return NULL;
+	return file;
+}
+
+/* Kernel 6.2+: the file made a BTF pointer again, the rest is plain loads. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(trap_sys_exit, struct pt_regs *regs, long ret)
+{
+	struct file *file = returned_file(regs, ret);
+	if (!file)
 		return 0;
-	on_file(file, TRAP_BACKEND_TRACEPOINT, 0);
+	file = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
+	struct trap_key key;
+	btf_key(file, &key);
+	on_key(file, &key, TRAP_BACKEND_TRACEPOINT, 0);
+	return 0;
+}
+
+/* Kernel 6.1: the same with probe reads from the file on. */
+SEC("tp_btf/sys_exit")
+int BPF_PROG(trap_sys_exit_compat, struct pt_regs *regs, long ret)
+{
+	struct file *file = returned_file(regs, ret);
+	if (!file)
+		return 0;
+	struct trap_key key;
+	if (probe_key(file, &key))
+		return 0;
+	on_key(file, &key, TRAP_BACKEND_TRACEPOINT, 0);
 	return 0;
 }
 
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(trap_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
-	struct file *file = BPF_CORE_READ(bprm, file);
-	if (file)
-		on_file(file, TRAP_BACKEND_EXEC, TRAP_MAY_EXEC | TRAP_MAY_OPEN);
+	if (skip_task())
+		return 0;
+	struct file *file = bprm->file;
+	if (!file)
+		return 0;
+	struct trap_key key;
+	btf_key(file, &key);
+	on_key(file, &key, TRAP_BACKEND_EXEC, TRAP_MAY_EXEC | TRAP_MAY_OPEN);
 	return 0;
 }

@@ -85,12 +85,15 @@ struct trap_event {
 
 /*
  * Run-time settings, the single global variable of the object (its .bss map).
- * User space writes it after load and before attach.
+ * User space writes it after load and before attach, and again whenever one of
+ * its fields changes (always the whole struct).
  */
 struct trap_config {
-	__u32 agent_tgid;  /* accesses by this process never raise events */
-	__u32 learn_tgid;  /* when non-zero: record keys opened by learn_pid of this process */
-	__u32 learn_pid;   /* thread whose opens are recorded in learn_map */
+	__u32 agent_tgid;    /* accesses by this process never raise events */
+	__u32 learn_tgid;    /* when non-zero: record keys opened by learn_pid of this process */
+	__u32 learn_pid;     /* thread whose opens are recorded in learn_map */
+	__u32 armed;         /* keys in trap_map; 0: the programs return at once */
+	__u32 cgroup_filter; /* non-zero: only tasks whose cgroup v2 id is in trapped_cgroups */
 	__u32 pad;
 };
 

@@ -14,7 +14,16 @@ import { BpfError } from "./bpf_error.ts";
  * ```
  */
 export class RingBuffer {
+  /**
+   * What `onSample` returns to end the current {@linkcode RingBuffer.poll} or
+   * {@linkcode RingBuffer.consume} after this record (which counts as consumed); the
+   * next call continues with the following record.
+   */
+  static readonly STOP = -1;
+
   #ptr: Deno.PointerObject | null;
+  #count = 0;
+  #stopped = false;
   #callback: Deno.UnsafeCallback<{
     readonly parameters: readonly ["pointer", "pointer", "usize"];
     readonly result: "i32";
@@ -25,7 +34,7 @@ export class RingBuffer {
    *
    * @param mapFd fd of a BPF_MAP_TYPE_RINGBUF map
    * @param onSample receives each record; the bytes are only valid during the call
-   *   (copy what you keep); return a negative number to stop the current poll
+   *   (copy what you keep); return {@linkcode RingBuffer.STOP} to end the current poll
    * @throws {BpfError} op `ring_buffer__new`
    */
   constructor(mapFd: number, onSample: (data: Uint8Array) => number | void) {
@@ -34,8 +43,10 @@ export class RingBuffer {
       (_ctx, data, size) => {
         if (data === null) return 0;
         const bytes = new Uint8Array(Deno.UnsafePointerView.getArrayBuffer(data, Number(size)));
-        const rc = onSample(bytes);
-        return typeof rc === "number" ? rc : 0;
+        this.#count++;
+        if (onSample(bytes) !== RingBuffer.STOP) return 0;
+        this.#stopped = true;
+        return RingBuffer.STOP; // libbpf stops after this record and returns it as an error
       },
     );
     const ptr = libbpf().ring_buffer__new(mapFd, this.#callback.pointer, null, null);
@@ -55,7 +66,10 @@ export class RingBuffer {
    */
   poll(timeoutMs: number): number {
     if (this.#ptr === null) throw new TypeError("Ring buffer is closed");
+    this.#count = 0;
+    this.#stopped = false;
     const rc = libbpf().ring_buffer__poll(this.#ptr, timeoutMs);
+    if (this.#stopped) return this.#count;
     if (rc === -4) return 0;
     if (rc < 0) throw new BpfError("ring_buffer__poll", -rc, "Cannot poll ring buffer");
     return rc;
@@ -69,7 +83,10 @@ export class RingBuffer {
    */
   consume(): number {
     if (this.#ptr === null) throw new TypeError("Ring buffer is closed");
+    this.#count = 0;
+    this.#stopped = false;
     const rc = libbpf().ring_buffer__consume(this.#ptr);
+    if (this.#stopped) return this.#count;
     if (rc < 0) throw new BpfError("ring_buffer__consume", -rc, "Cannot consume ring buffer");
     return rc;
   }

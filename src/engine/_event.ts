@@ -42,7 +42,7 @@ export const TRAP_KEY_SIZE = 16;
 /** sizeof(struct trap_value). */
 export const TRAP_VALUE_SIZE = 16;
 /** sizeof(struct trap_config). */
-export const TRAP_CONFIG_SIZE = 16;
+export const TRAP_CONFIG_SIZE = 24;
 /** sizeof(struct trap_learned). */
 export const TRAP_LEARNED_SIZE = 24;
 /** TRAP_FLAG_BLOCK of trap_value.flags. */

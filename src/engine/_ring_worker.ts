@@ -8,10 +8,16 @@
  * `ready` (or `error`), then `events` and `lost` messages, and `stopped` once the
  * shared stop flag is set and everything is drained and freed.
  *
+ * Flow control: the worker adds 1 to the shared credit counter for each `events`
+ * batch it posts, and the engine subtracts 1 once its consumer has taken the whole
+ * batch. While `maxOutstanding` batches are out, the worker stops reading the ring
+ * buffer (it waits on the counter), so a slow consumer leaves the overflow in the
+ * kernel, which counts it per trap, instead of piling it up in memory.
+ *
  * @module
  */
 /// <reference lib="deno.worker" />
-import { lookupElem, monotonicClocks, possibleCpus, RingBuffer } from "../bpf/mod.ts";
+import { lookupElem, monotonicClocks, RingBuffer } from "../bpf/mod.ts";
 import { decodeTrapEvent } from "./_event.ts";
 import type { AccessEvent } from "./types.ts";
 
@@ -20,7 +26,7 @@ export interface StartMessage {
   type: "start";
   /** fd of the `events` ring buffer map (fds are shared by the process's threads). */
   ringFd: number;
-  /** fd of the `lost_counts` per-CPU array. */
+  /** fd of the `lost_counts` array. */
   lostFd: number;
   /** Longest wait in ring_buffer__poll (ms): also how late a stop is seen. */
   pollMs: number;
@@ -28,6 +34,14 @@ export interface StartMessage {
   aggregateWindowMs: number;
   /** Int32Array flag: non-zero asks the worker to drain, free and stop. */
   stop: SharedArrayBuffer;
+  /** Int32Array counter: `events` batches posted and not yet taken by the consumer. */
+  credit: SharedArrayBuffer;
+  /** Batches that may be out before the worker pauses. */
+  maxOutstanding: number;
+  /** Largest batch (events). */
+  batchMax: number;
+  /** The ring buffer's size: bounds the final drain. */
+  ringBufferBytes: number;
 }
 
 /** Messages the worker posts. */
@@ -50,6 +64,7 @@ function post(message: WorkerMessage): void {
 
 function run(start: StartMessage): void {
   const stop = new Int32Array(start.stop);
+  const credit = new Int32Array(start.credit);
   const window = start.aggregateWindowMs;
   const pending = new Map<string, Pending>();
   let batch: AccessEvent[] = [];
@@ -91,6 +106,7 @@ function run(start: StartMessage): void {
     rb = new RingBuffer(start.ringFd, (data) => {
       const event = decodeTrapEvent(data, offset);
       if (event) onEvent(event);
+      return batch.length >= start.batchMax ? RingBuffer.STOP : 0;
     });
   } catch (error) {
     const e = error as { message?: string; op?: string; errno?: number };
@@ -98,15 +114,13 @@ function run(start: StartMessage): void {
     return;
   }
 
-  const cpus = possibleCpus();
   const zeroKey = new Uint8Array(4);
-  const lostValue = new Uint8Array(8 * cpus);
+  const lostValue = new Uint8Array(8);
   const lostView = new DataView(lostValue.buffer);
   let lostSeen = 0n;
   const checkLost = (): void => {
     if (!lookupElem(start.lostFd, zeroKey, lostValue)) return;
-    let total = 0n;
-    for (let i = 0; i < cpus; i++) total += lostView.getBigUint64(i * 8, true);
+    const total = lostView.getBigUint64(0, true);
     if (total !== lostSeen) {
       lostSeen = total;
       post({ type: "lost", total });
@@ -114,20 +128,34 @@ function run(start: StartMessage): void {
   };
   const flushBatch = (): void => {
     if (batch.length === 0) return;
+    Atomics.add(credit, 0, 1);
     post({ type: "events", events: batch });
     batch = [];
   };
 
   post({ type: "ready" });
   try {
+    // Whether the last read stopped at batchMax with records left: read on without waiting.
+    let more = false;
     while (Atomics.load(stop, 0) === 0) {
+      const out = Atomics.load(credit, 0);
+      if (out >= start.maxOutstanding) {
+        // The consumer is behind: leave the records in the kernel (it counts overflow).
+        Atomics.wait(credit, 0, out, start.pollMs);
+        checkLost();
+        continue;
+      }
       refreshOffset();
-      rb.poll(start.pollMs);
+      const n: number = more ? rb.consume() : rb.poll(start.pollMs);
+      more = n > 0 && batch.length >= start.batchMax;
       if (window > 0) flushExpired(false);
       flushBatch();
       checkLost();
     }
-    rb.consume();
+    // Drain what is there now (bounded: producers may still be writing), whatever the credit.
+    const rounds = Math.ceil(start.ringBufferBytes / 104 / start.batchMax) + 1;
+    refreshOffset();
+    for (let i = 0; i < rounds && rb.consume() > 0; i++) flushBatch();
     flushExpired(true);
     flushBatch();
     checkLost();

@@ -4,7 +4,6 @@ import {
   type BpfMap,
   BpfObject,
   openAndClose,
-  possibleCpus,
   threadId,
 } from "../bpf/mod.ts";
 import {
@@ -29,15 +28,21 @@ import type {
 /** Backends in the order automatic mode tries them. */
 export const BACKENDS: readonly Backend[] = ["lsm", "fentry", "kprobe", "tracepoint"];
 
-const PROGRAMS: Record<Backend, string> = {
-  lsm: "trap_lsm_file_open",
-  fentry: "trap_fentry_file_open",
-  kprobe: "trap_kprobe_file_open",
-  tracepoint: "trap_sys_exit",
+/** Each backend's program; where there are several, the first that loads is used. */
+const PROGRAMS: Record<Backend, readonly string[]> = {
+  lsm: ["trap_lsm_file_open"],
+  fentry: ["trap_fentry_file_open"],
+  kprobe: ["trap_kprobe_file_open"],
+  // bpf_rdonly_cast (6.2+) first, then the probe-read variant for 6.1.
+  tracepoint: ["trap_sys_exit", "trap_sys_exit_compat"],
 };
 const EXEC_PROGRAM = "trap_exec";
 const PAGE_SIZE = 4096;
 const STOP_TIMEOUT_MS = 5000;
+/** Batches the reader Worker may have posted and the consumer not yet taken before it pauses. */
+const MAX_OUTSTANDING_BATCHES = 4;
+/** Largest batch the Worker posts (events). */
+const MAX_BATCH = 1024;
 
 /** Options of {@linkcode openEngine}. */
 export interface EngineOptions {
@@ -55,8 +60,15 @@ export interface EngineOptions {
   pollIntervalMs?: number;
   /** Process whose accesses never raise events. Default: this process. 0: none. */
   agentTgid?: number;
-  /** Events buffered for a slow consumer before further ones are counted lost. Default 65536. */
+  /**
+   * Events buffered in user space for a slow consumer before further ones are counted
+   * lost. Default 65536. The reader pauses well before (it stops reading the kernel's
+   * ring buffer while a few batches are not yet taken), so a slow consumer leaves the
+   * overflow in the kernel, where it is counted per trap.
+   */
   maxQueuedEvents?: number;
+  /** Size of the cgroup filter's map (see {@linkcode TrapEngine.setCgroupFilter}). Default 4096. */
+  maxCgroups?: number;
 }
 
 /** Options of {@linkcode TrapEngine.arm}. */
@@ -137,24 +149,50 @@ interface Loaded {
   links: BpfLink[];
 }
 
+/** The `.bss` global `struct trap_config` (bpf/trap_event.h), as user space last wrote it. */
+interface TrapConfig {
+  agentTgid: number;
+  learnTgid: number;
+  learnPid: number;
+  armed: number;
+  cgroupFilter: number;
+}
+
 function loadBackend(
   path: string,
   backend: Backend,
-  sizes: { maxTraps: number; ringBufferBytes: number },
-  agentTgid: number,
+  sizes: { maxTraps: number; ringBufferBytes: number; maxCgroups: number },
+  config: TrapConfig,
+): Loaded {
+  const variants = PROGRAMS[backend];
+  for (let i = 0;; i++) {
+    try {
+      return loadProgram(path, variants[i], sizes, config);
+    } catch (error) {
+      if (i + 1 >= variants.length || !(error instanceof BpfError)) throw error;
+    }
+  }
+}
+
+function loadProgram(
+  path: string,
+  program: string,
+  sizes: { maxTraps: number; ringBufferBytes: number; maxCgroups: number },
+  config: TrapConfig,
 ): Loaded {
   const obj = BpfObject.open(path);
   const links: BpfLink[] = [];
   try {
     for (const p of obj.programs()) {
-      p.setAutoload(p.name === PROGRAMS[backend] || p.name === EXEC_PROGRAM);
+      p.setAutoload(p.name === program || p.name === EXEC_PROGRAM);
     }
     obj.map("trap_map").setMaxEntries(sizes.maxTraps);
     obj.map("lost_counts").setMaxEntries(sizes.maxTraps + 1);
+    obj.map("trapped_cgroups").setMaxEntries(sizes.maxCgroups);
     obj.map("events").setMaxEntries(sizes.ringBufferBytes);
     obj.load();
-    writeConfig(obj.map(".bss"), agentTgid, 0, 0);
-    links.push(obj.program(PROGRAMS[backend]).attach());
+    writeConfig(obj.map(".bss"), config);
+    links.push(obj.program(program).attach());
     links.push(obj.program(EXEC_PROGRAM).attach());
     return { obj, links };
   } catch (error) {
@@ -163,13 +201,21 @@ function loadBackend(
   }
 }
 
-function writeConfig(bss: BpfMap, agentTgid: number, learnTgid: number, learnPid: number): void {
+function writeConfig(bss: BpfMap, config: TrapConfig): void {
   const value = new Uint8Array(TRAP_CONFIG_SIZE);
   const v = new DataView(value.buffer);
-  v.setUint32(0, agentTgid, true);
-  v.setUint32(4, learnTgid, true);
-  v.setUint32(8, learnPid, true);
+  v.setUint32(0, config.agentTgid, true);
+  v.setUint32(4, config.learnTgid, true);
+  v.setUint32(8, config.learnPid, true);
+  v.setUint32(12, config.armed, true);
+  v.setUint32(16, config.cgroupFilter, true);
   bss.update(new Uint8Array(4), value);
+}
+
+function encodeCgroupId(id: bigint): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(8);
+  new DataView(out.buffer).setBigUint64(0, id, true);
+  return out;
 }
 
 function positiveInt(name: string, value: number, min: number, max: number): number {
@@ -177,6 +223,17 @@ function positiveInt(name: string, value: number, min: number, max: number): num
     throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${value}`);
   }
   return value;
+}
+
+/**
+ * How far the reader Worker may run ahead of the consumer: at most `maxOutstanding`
+ * posted batches of at most `batchMax` events not yet taken, which also keeps it
+ * within `maxQueuedEvents`.
+ */
+function readerLimits(maxQueued: number): { maxOutstanding: number; batchMax: number } {
+  const maxOutstanding = Math.min(MAX_OUTSTANDING_BATCHES, maxQueued);
+  const batchMax = Math.max(1, Math.min(MAX_BATCH, Math.floor(maxQueued / maxOutstanding)));
+  return { maxOutstanding, batchMax };
 }
 
 /**
@@ -212,6 +269,14 @@ export async function openEngine(options: EngineOptions = {}): Promise<TrapEngin
     throw new RangeError(`ringBufferBytes must be a power of two, got ${ringBufferBytes}`);
   }
   const agentTgid = positiveInt("agentTgid", options.agentTgid ?? Deno.pid, 0, 2 ** 32 - 1);
+  const maxCgroups = positiveInt("maxCgroups", options.maxCgroups ?? 4096, 1, 1 << 20);
+  const maxQueuedEvents = positiveInt(
+    "maxQueuedEvents",
+    options.maxQueuedEvents ?? 65536,
+    1,
+    2 ** 30,
+  );
+  const config: TrapConfig = { agentTgid, learnTgid: 0, learnPid: 0, armed: 0, cgroupFilter: 0 };
   const path = options.objectPath ?? defaultObjectPath();
 
   const attempts: BackendAttempt[] = [];
@@ -220,7 +285,7 @@ export async function openEngine(options: EngineOptions = {}): Promise<TrapEngin
   let lastError: unknown;
   for (const candidate of requested === "auto" ? BACKENDS : [requested]) {
     try {
-      loaded = loadBackend(path, candidate, { maxTraps, ringBufferBytes }, agentTgid);
+      loaded = loadBackend(path, candidate, { maxTraps, ringBufferBytes, maxCgroups }, config);
       backend = candidate;
       break;
     } catch (error) {
@@ -237,13 +302,15 @@ export async function openEngine(options: EngineOptions = {}): Promise<TrapEngin
 
   const engine = new TrapEngine(loaded, backend, attempts, {
     maxTraps,
-    agentTgid,
-    maxQueuedEvents: positiveInt("maxQueuedEvents", options.maxQueuedEvents ?? 65536, 1, 2 ** 30),
+    maxCgroups,
+    maxQueuedEvents,
+    config,
   });
   try {
     await engine.startReader(
       positiveInt("pollIntervalMs", options.pollIntervalMs ?? 100, 1, 10_000),
       positiveInt("aggregateWindowMs", options.aggregateWindowMs ?? 0, 0, 3_600_000),
+      ringBufferBytes,
     );
   } catch (error) {
     await engine.close();
@@ -274,10 +341,12 @@ export class TrapEngine {
   #lostMap: BpfMap;
   #bss: BpfMap;
   #learnMap: BpfMap;
+  #cgroupMap: BpfMap;
   #maxTraps: number;
-  #agentTgid: number;
+  #maxCgroups: number;
+  #config: TrapConfig;
   #maxQueued: number;
-  #cpus: number;
+  #cgroups: Set<bigint> | null = null;
   #armed = new Map<string, { key: TrapKey; trapId: number; flags: number }>();
   #traps = new Map<number, TrapSlot>();
   #freeSlots: number[] = [];
@@ -287,6 +356,12 @@ export class TrapEngine {
   #userLostPending = new Map<number, number>();
   #queue: EngineEvent[] = [];
   #head = 0;
+  /** Entries ever put into / taken from #queue, and where each unfinished batch ends. */
+  #queuedTotal = 0;
+  #takenTotal = 0;
+  #batchEnds: number[] = [];
+  /** Int32Array [0]: batches the Worker posted that the consumer has not finished taking. */
+  #credit = new SharedArrayBuffer(4);
   #wake: (() => void) | null = null;
   #iterating = false;
   #worker: Worker | null = null;
@@ -303,7 +378,7 @@ export class TrapEngine {
     loaded: Loaded,
     backend: Backend,
     attempts: BackendAttempt[],
-    limits: { maxTraps: number; agentTgid: number; maxQueuedEvents: number },
+    limits: { maxTraps: number; maxCgroups: number; maxQueuedEvents: number; config: TrapConfig },
   ) {
     this.#obj = loaded.obj;
     this.#links = loaded.links;
@@ -313,14 +388,15 @@ export class TrapEngine {
     this.#lostMap = loaded.obj.map("lost_counts");
     this.#bss = loaded.obj.map(".bss");
     this.#learnMap = loaded.obj.map("learn_map");
+    this.#cgroupMap = loaded.obj.map("trapped_cgroups");
     this.#maxTraps = limits.maxTraps;
-    this.#agentTgid = limits.agentTgid;
+    this.#maxCgroups = limits.maxCgroups;
     this.#maxQueued = limits.maxQueuedEvents;
-    this.#cpus = possibleCpus();
+    this.#config = { ...limits.config };
   }
 
   /** @internal starts the reader Worker; resolves once it reads the ring buffer. */
-  startReader(pollMs: number, aggregateWindowMs: number): Promise<void> {
+  startReader(pollMs: number, aggregateWindowMs: number, ringBufferBytes: number): Promise<void> {
     const worker = new Worker(new URL("./_ring_worker.ts", import.meta.url).href, {
       type: "module",
     });
@@ -374,6 +450,9 @@ export class TrapEngine {
       pollMs,
       aggregateWindowMs,
       stop: this.#stop,
+      credit: this.#credit,
+      ...readerLimits(this.#maxQueued),
+      ringBufferBytes,
     };
     worker.postMessage(start);
     return started;
@@ -423,11 +502,13 @@ export class TrapEngine {
     const key = new Uint8Array(4);
     new DataView(key.buffer).setUint32(0, slot, true);
     const value = this.#lostMap.lookup(key);
-    if (!value) return 0n;
-    const v = new DataView(value.buffer);
-    let total = 0n;
-    for (let i = 0; i < this.#cpus; i++) total += v.getBigUint64(i * 8, true);
-    return total;
+    return value ? new DataView(value.buffer).getBigUint64(0, true) : 0n;
+  }
+
+  #setArmed(n: number): void {
+    if (this.#config.armed === n) return;
+    this.#config.armed = n;
+    writeConfig(this.#bss, this.#config);
   }
 
   #releaseSlot(trapId: number, t: TrapSlot): void {
@@ -469,9 +550,12 @@ export class TrapEngine {
     v.setUint32(0, trapId, true);
     v.setUint32(4, flags, true);
     v.setUint32(8, t.slot, true);
+    // The programs skip everything while armed is 0: raise it before the key is in the map.
+    if (!previous) this.#setArmed(this.#armed.size + 1);
     try {
       this.#trapMap.update(encodeKey(key), value);
     } catch (error) {
+      if (!previous) this.#setArmed(this.#armed.size);
       if (t.keys === 0) this.#releaseSlot(trapId, t);
       throw error;
     }
@@ -520,11 +604,15 @@ export class TrapEngine {
     this.#checkOpen();
     const zero = new Uint8Array(4);
     const before = this.#learnMap.lookup(zero);
-    writeConfig(this.#bss, this.#agentTgid, Deno.pid, threadId());
+    this.#config.learnTgid = Deno.pid;
+    this.#config.learnPid = threadId();
+    writeConfig(this.#bss, this.#config);
     try {
       openAndClose(path);
     } finally {
-      writeConfig(this.#bss, this.#agentTgid, 0, 0);
+      this.#config.learnTgid = 0;
+      this.#config.learnPid = 0;
+      writeConfig(this.#bss, this.#config);
     }
     const after = this.#learnMap.lookup(zero);
     if (!before || !after || after.length !== TRAP_LEARNED_SIZE) return null;
@@ -547,8 +635,82 @@ export class TrapEngine {
     const deleted = this.#trapMap.delete(encodeKey(key));
     if (!armed) return deleted;
     this.#armed.delete(id);
+    this.#setArmed(this.#armed.size);
     this.#unref(armed.trapId);
     return true;
+  }
+
+  /**
+   * Restricts the kernel's checks to the tasks of some cgroups, or lifts the
+   * restriction. With a filter set, the programs return right after the
+   * syscall-number check (tracepoint) or at once (file-open hooks, exec) for a task
+   * whose cgroup v2 id (`bpf_get_current_cgroup_id()`, the id in
+   * {@linkcode AccessEvent.cgroupId}, the inode number of its cgroup2 directory) is
+   * not in `ids`: accesses by such tasks are neither reported nor counted. Only tasks
+   * directly in one of the cgroups match, not those of child cgroups.
+   *
+   * Off by default: every task is checked. Turn it on only when every armed trap
+   * lives in a container whose cgroup v2 id is known (a cgroup v1-only runtime gives
+   * none), and keep the set up to date as containers come and go.
+   *
+   * @param ids the cgroup ids whose tasks are checked (an empty set checks none), or
+   *   null to check every task
+   * @throws {RangeError} for an id that is not an unsigned 64-bit bigint, or more ids
+   *   than the `maxCgroups` option
+   * @throws {BpfError} op `bpf_map_update_elem` / `bpf_map_delete_elem`
+   *
+   * @example
+   * ```ts
+   * engine.setCgroupFilter([BigInt(Deno.statSync("/sys/fs/cgroup/kubepods.slice/x").ino!)]);
+   * engine.setCgroupFilter(null); // every process again
+   * ```
+   */
+  setCgroupFilter(ids: Iterable<bigint> | null): void {
+    this.#checkOpen();
+    const current = this.#cgroups ?? new Set<bigint>();
+    if (ids === null) {
+      if (this.#config.cgroupFilter) {
+        this.#config.cgroupFilter = 0;
+        writeConfig(this.#bss, this.#config); // off first: no task is skipped meanwhile
+      }
+      for (const id of current) this.#cgroupMap.delete(encodeCgroupId(id));
+      this.#cgroups = null;
+      return;
+    }
+    const next = new Set<bigint>();
+    for (const id of ids) {
+      if (typeof id !== "bigint" || id < 0n || id >= 1n << 64n) {
+        throw new RangeError(`A cgroup id must be a 64-bit bigint, got ${String(id)}`);
+      }
+      next.add(id);
+    }
+    if (next.size > this.#maxCgroups) {
+      throw new RangeError(
+        `Cannot filter on ${next.size} cgroups: the engine holds ${this.#maxCgroups} (maxCgroups)`,
+      );
+    }
+    // Ids in both sets stay in the map throughout; remove first to make room.
+    this.#cgroups = current;
+    for (const id of [...current]) {
+      if (next.has(id)) continue;
+      this.#cgroupMap.delete(encodeCgroupId(id));
+      current.delete(id);
+    }
+    const value = new Uint8Array([1]);
+    for (const id of next) {
+      if (current.has(id)) continue;
+      this.#cgroupMap.update(encodeCgroupId(id), value);
+      current.add(id);
+    }
+    if (!this.#config.cgroupFilter) {
+      this.#config.cgroupFilter = 1;
+      writeConfig(this.#bss, this.#config); // on last: the set is complete
+    }
+  }
+
+  /** The cgroup ids of {@linkcode TrapEngine.setCgroupFilter}, or null when every task is checked. */
+  cgroupFilter(): bigint[] | null {
+    return this.#cgroups ? [...this.#cgroups] : null;
   }
 
   /** The armed keys and their trap ids. */
@@ -573,6 +735,20 @@ export class TrapEngine {
   }
 
   #onEvents(events: AccessEvent[]): void {
+    this.#onBatch(events);
+    const end = this.#queuedTotal;
+    if (end <= this.#takenTotal) this.#releaseBatch();
+    else this.#batchEnds.push(end);
+  }
+
+  /** The consumer took the last entry of a batch: the Worker may post one more. */
+  #releaseBatch(): void {
+    const credit = new Int32Array(this.#credit);
+    Atomics.sub(credit, 0, 1);
+    Atomics.notify(credit, 0);
+  }
+
+  #onBatch(events: AccessEvent[]): void {
     for (const event of events) {
       if (this.#queue.length - this.#head >= this.#maxQueued) {
         this.#userLost.set(event.trapId, (this.#userLost.get(event.trapId) ?? 0) + event.count);
@@ -588,6 +764,7 @@ export class TrapEngine {
 
   #push(event: EngineEvent): void {
     this.#queue.push(event);
+    this.#queuedTotal++;
     this.#notify();
   }
 
@@ -601,11 +778,17 @@ export class TrapEngine {
     if (this.#head >= this.#queue.length) {
       for (const [trapId, count] of this.#userLostPending) {
         this.#queue.push({ kind: "lost", trapId, count } satisfies LostNotice);
+        this.#queuedTotal++;
       }
       this.#userLostPending.clear();
       if (this.#head >= this.#queue.length) return undefined;
     }
     const event = this.#queue[this.#head++];
+    this.#takenTotal++;
+    while (this.#batchEnds.length > 0 && this.#batchEnds[0] <= this.#takenTotal) {
+      this.#batchEnds.shift();
+      this.#releaseBatch();
+    }
     if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
       this.#queue = this.#queue.slice(this.#head);
       this.#head = 0;
@@ -662,6 +845,8 @@ export class TrapEngine {
     for (const [trapId, n] of this.#userLost) add(trapId, n);
     let lost = 0;
     for (const n of lostByTrap.values()) lost += n;
+    let lostInUserSpace = 0;
+    for (const n of this.#userLost.values()) lostInUserSpace += n;
     return {
       backend: this.#backend,
       events: this.#events,
@@ -669,6 +854,7 @@ export class TrapEngine {
       aggregated: this.#accesses - this.#events,
       lost,
       lostByTrap,
+      lostInUserSpace,
       armed: this.#armed.size,
     };
   }
@@ -687,6 +873,7 @@ export class TrapEngine {
     try {
       if (this.#worker) {
         Atomics.store(new Int32Array(this.#stop), 0, 1);
+        Atomics.notify(new Int32Array(this.#credit), 0); // a paused Worker sees the stop at once
         let timer: ReturnType<typeof setTimeout> | undefined;
         const timeout = new Promise<void>((resolve) => {
           timer = setTimeout(resolve, STOP_TIMEOUT_MS);

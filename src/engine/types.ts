@@ -111,6 +111,11 @@ export interface EngineCounters {
   lost: number;
   /** Lost accesses per trap id. */
   lostByTrap: Map<number, number>;
+  /**
+   * Of `lost`, the accesses dropped in user space because the event queue held
+   * `maxQueuedEvents` (the rest were lost in the kernel, the ring buffer being full).
+   */
+  lostInUserSpace: number;
   /** Armed keys. */
   armed: number;
 }

@@ -20,13 +20,20 @@ Deno.test("the key, value, config and learn structs have the sizes user space wr
       s,
     ) => [s, obj.structLayout(s).size]),
   );
-  assert.deepEqual(sizes, { trap_key: 16, trap_value: 16, trap_config: 16, trap_learned: 24 });
+  assert.deepEqual(sizes, { trap_key: 16, trap_value: 16, trap_config: 24, trap_learned: 24 });
   assert.deepEqual(
     obj.structLayout("trap_value").members.map((m) => [m.name, m.offset]),
     [["trap_id", 0], ["flags", 4], ["slot", 8], ["pad", 12]],
   );
   assert.deepEqual(
     obj.structLayout("trap_config").members.map((m) => [m.name, m.offset]),
-    [["agent_tgid", 0], ["learn_tgid", 4], ["learn_pid", 8], ["pad", 12]],
+    [
+      ["agent_tgid", 0],
+      ["learn_tgid", 4],
+      ["learn_pid", 8],
+      ["armed", 12],
+      ["cgroup_filter", 16],
+      ["pad", 20],
+    ],
   );
 });
