@@ -59,7 +59,8 @@ export interface TrapPlanter {
    * identity the kernel sees.
    */
   plant(target: TrapTarget): Promise<
-    { ok: true; dev: number; ino: string } | { ok: false; reason: string; message: string }
+    | { ok: true; dev: number; ino: string; cgroupId?: string }
+    | { ok: false; reason: string; message: string }
   >;
   /** The container id (`runtime://hex`) an accessing process runs in, when known. */
   containerOf?(event: AccessEvent): string | undefined;
@@ -109,6 +110,13 @@ export interface NodeAgentOptions {
   leaseSeconds?: number;
   /** How often the Lease is renewed or retried. Default 2 s. */
   leaseRetrySeconds?: number;
+  /**
+   * Check only processes in the cgroups of trapped containers (the engine's cgroup prefilter),
+   * when every trap of the kernel is in a container whose cgroup v2 id is known. Cheaper for
+   * everything else on the node, but accesses from outside those containers (the host, other
+   * containers sharing a volume) are not seen. Default false.
+   */
+  cgroupFilter?: boolean;
   /** Periodic reconcile. Default 15 s. */
   resyncSeconds?: number;
   /** Re-check planted files this often (a workload may delete one). Default 60 s. */
@@ -367,6 +375,7 @@ export class NodeAgent {
           pod: target.pod,
           container: target.container,
           node: this.#o.nodeName,
+          cgroupId: result.cgroupId,
         };
         if (!previous?.outcome.ok) {
           this.#o.log.info("trap planted", {
@@ -471,6 +480,7 @@ export class NodeAgent {
     const all = this.#kernelRegistrations(own).filter((r) => livePolicies.has(r.policy.uid));
     this.#refreshHeaders(all).catch(() => {});
     const { armed, disarmed } = this.#arms.sync(engine, all);
+    if (this.#o.cgroupFilter) this.#applyCgroupFilter(engine, all);
     if (armed || disarmed) {
       this.#o.log.info("kernel traps updated", { armed, disarmed, inodes: this.#arms.armedInodes });
       this.#o.log.debug("kernel registrations", {
@@ -478,6 +488,17 @@ export class NodeAgent {
       });
     }
     this.#o.metrics?.trapsArmed.set({}, this.#arms.armedInodes);
+  }
+
+  #applyCgroupFilter(engine: TrapEngine, registrations: readonly TrapRegistration[]): void {
+    const complete = registrations.length > 0 && registrations.every((r) => r.cgroupId);
+    const wanted = complete ? [...new Set(registrations.map((r) => r.cgroupId!))].sort() : null;
+    const current = engine.cgroupFilter()?.map(String).sort() ?? null;
+    if (JSON.stringify(wanted) === JSON.stringify(current)) return;
+    engine.setCgroupFilter(wanted?.map(BigInt) ?? null);
+    this.#o.log.info("cgroup prefilter updated", {
+      cgroups: wanted?.length ?? "off (a trap's cgroup v2 id is unknown)",
+    });
   }
 
   async #setLeading(leading: boolean): Promise<void> {

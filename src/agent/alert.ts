@@ -40,6 +40,8 @@ export interface TrapRegistration {
   container: { name: string; id: string };
   /** The node the container runs on. */
   node: string;
+  /** cgroup v2 id of the container, for the engine's optional prefilter. */
+  cgroupId?: string;
 }
 
 const MAY_EXEC = 1;

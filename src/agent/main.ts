@@ -38,7 +38,9 @@ export const AGENT_USAGE = `kivebpf agent [options]
   --webhook-service S    the webhook Service, for self-managed certificates (default kivebpf-webhook)
   --webhook-cert-file F  serve with this PEM certificate instead (cert-manager); reloaded on change
   --webhook-key-file F   its private key
-  --cgroup-root DIR      the host's cgroup2 mount (default: /sys/fs/cgroup or /sys/fs/cgroup/unified)`;
+  --cgroup-root DIR      the host's cgroup2 mount (default: /sys/fs/cgroup or /sys/fs/cgroup/unified)
+  --cgroup-filter        only check processes in trapped containers' cgroups (cheaper; misses
+                         accesses from outside them, e.g. the host)`;
 
 /**
  * Runs the agent until SIGTERM or SIGINT.
@@ -66,6 +68,7 @@ export async function runAgent(args: string[]): Promise<number> {
       "webhook-cert-file": { type: "string" },
       "webhook-key-file": { type: "string" },
       "cgroup-root": { type: "string" },
+      "cgroup-filter": { type: "boolean", default: false },
     },
   });
   const log = createLogger(values["log-level"] as LogLevel);
@@ -108,6 +111,7 @@ export async function runAgent(args: string[]): Promise<number> {
     log,
     metrics,
     leaseSeconds: Number(values["lease-seconds"]),
+    cgroupFilter: values["cgroup-filter"],
   });
   const stopping = new AbortController();
   const metricsPort = Number(values["metrics-port"]);
@@ -117,7 +121,19 @@ export async function runAgent(args: string[]): Promise<number> {
   const stop = () => stopping.abort();
   Deno.addSignalListener("SIGTERM", stop);
   Deno.addSignalListener("SIGINT", stop);
-  const webhooks = await startWebhooks(values, kubeConfig, log, stopping.signal);
+  const webhooks = await startWebhooks(
+    {
+      "webhook-port": values["webhook-port"],
+      "webhook-service": values["webhook-service"],
+      "webhook-cert-file": values["webhook-cert-file"],
+      "webhook-key-file": values["webhook-key-file"],
+      namespace: values.namespace,
+      node: values.node,
+    },
+    kubeConfig,
+    log,
+    stopping.signal,
+  );
   writesConditions = webhooks?.leading ?? (() => true);
   await agent.start();
   await new Promise((resolve) =>

@@ -32,7 +32,8 @@ export class ContainerTrapPlanter implements TrapPlanter {
 
   /** Plants one target's file; see {@linkcode TrapPlanter.plant}. */
   plant(target: TrapTarget): Promise<
-    { ok: true; dev: number; ino: string } | { ok: false; reason: string; message: string }
+    | { ok: true; dev: number; ino: string; cgroupId?: string }
+    | { ok: false; reason: string; message: string }
   > {
     const entry = this.#registry.get(target.container.id);
     if (!entry) {
@@ -61,6 +62,7 @@ export class ContainerTrapPlanter implements TrapPlanter {
       ok: true,
       dev: result.file.kernelDev,
       ino: result.file.ino.toString(),
+      cgroupId: entry.cgroupId?.toString(),
     });
   }
 

@@ -643,3 +643,40 @@ Deno.test("v2alpha1 callbacks carry headers from a labelled Secret, and unlabell
     assert.ok(agent.stderrLines.some((l) => l.includes("lacks the label")));
   });
 });
+
+Deno.test("--cgroup-filter: accesses from the trapped container are reported, the host's are skipped", async () => {
+  await withFixture(async (fixture) => {
+    const container = await startContainer(fixture);
+    await createPod(kube, {
+      name: "cg-pod",
+      namespace: "default",
+      node: "node-a",
+      containerName: "app",
+      container,
+    });
+    fixture.cleanups.push(() =>
+      kube.request("DELETE", `/api/v1/namespaces/default/pods/cg-pod?gracePeriodSeconds=0`)
+    );
+    const agent = new AgentProcess("node-a", ["--cgroup-filter"]);
+    fixture.agents.push(agent);
+    await applyPolicy("cg-policy", {
+      traps: [{ path: "/cg.txt", create: true, matchAny: [{ pod: "cg-pod" }] }],
+    });
+    fixture.cleanups.push(() => deletePolicy("cg-policy"));
+    await waitFor(
+      "the prefilter on",
+      () =>
+        agent.stderrLines.some((l) =>
+          l.includes("cgroup prefilter updated") && l.includes('"cgroups":1')
+        ),
+    );
+    await Deno.readTextFile(`/proc/${container.pid}/root/cg.txt`);
+    await container.execOk(["cat", "/cg.txt"]);
+    const [alert] = await waitFor(
+      "the container's alert",
+      () => agent.alerts().length >= 1 ? agent.alerts() : undefined,
+    );
+    assert.equal((alert.process as { binary: string }).binary, "cat");
+    await assertNoNewAlerts([agent], 1, "the host's read (before the cat) is filtered out");
+  });
+});

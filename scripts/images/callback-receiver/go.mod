@@ -1,0 +1,3 @@
+module kivebpf.dev/callback-receiver
+
+go 1.22
