@@ -35,7 +35,7 @@ import type { AccessEvent, EngineEvent, TrapEngine } from "../engine/mod.ts";
 import { apiStatus, LeaseElector, ResourceWatcher } from "../kube/mod.ts";
 import type { Alert } from "../delivery/mod.ts";
 import type { AgentMetrics } from "../delivery/mod.ts";
-import { buildAlert, type TrapRegistration } from "./alert.ts";
+import { buildAlert, buildLossAlert, rfc3339Seconds, type TrapRegistration } from "./alert.ts";
 import { computeDesired, type PodObject, podView, type TrapTarget } from "./desired.ts";
 import { KernelArms } from "./kernel_arms.ts";
 import type { Logger } from "./log.ts";
@@ -550,26 +550,7 @@ export class NodeAgent {
       metrics?.eventsLost.inc({}, event.count);
       for (const registration of this.#arms.registrationsOf(event.trapId)) {
         // A summary in the alert's own shape, so whoever reads alerts learns of the loss too.
-        const body = {
-          "kive-alert-version": registration.alertVersion === "v2alpha1" ? "v2alpha1" : "v1",
-          "kive-policy-name": registration.policy.name,
-          timestamp: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
-          metadata: {
-            path: registration.path,
-            inode: Number(registration.ino),
-            mask: 0,
-            "kernel-id": kernelId,
-          },
-          "custom-metadata": { ...registration.metadata },
-          pod: {
-            name: registration.pod.name,
-            namespace: registration.pod.namespace,
-            container: { id: registration.container.id, name: registration.container.name },
-          },
-          node: { name: registration.node },
-          process: {},
-          "lost-accesses": event.count,
-        };
+        const body = buildLossAlert(registration, kernelId, event.count);
         log.warn("accesses lost: the kernel ring buffer was full", {
           policy: `${registration.policy.namespace}/${registration.policy.name}`,
           path: registration.path,
@@ -742,18 +723,11 @@ export class NodeAgent {
       };
       if (status) body.status = status;
       try {
-        await this.#o.apis.custom.patchNamespacedCustomObjectStatus(
-          {
-            group: GROUP,
-            version: "v2alpha1",
-            namespace,
-            plural: PLURAL,
-            name,
-            body,
-            fieldManager: `${FIELD_MANAGER_PREFIX}-${this.#o.nodeName}`,
-            force: true,
-          },
-          setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+        await this.#applyStatus(
+          namespace,
+          name,
+          body,
+          `${FIELD_MANAGER_PREFIX}-${this.#o.nodeName}`,
         );
         this.#appliedStatus.set(uid, text);
       } catch (error) {
@@ -764,6 +738,28 @@ export class NodeAgent {
         });
       }
     }
+  }
+
+  /** Server-side applies a KivePolicy status with one field manager, taking over its fields. */
+  async #applyStatus(
+    namespace: string,
+    name: string,
+    body: Record<string, unknown>,
+    fieldManager: string,
+  ): Promise<void> {
+    await this.#o.apis.custom.patchNamespacedCustomObjectStatus(
+      {
+        group: GROUP,
+        version: "v2alpha1",
+        namespace,
+        plural: PLURAL,
+        name,
+        body,
+        fieldManager,
+        force: true,
+      },
+      setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+    );
   }
 
   /**
@@ -802,31 +798,20 @@ export class NodeAgent {
         observedGeneration: policy.metadata.generation,
         lastTransitionTime: current?.status === status && current.lastTransitionTime
           ? current.lastTransitionTime
-          : new Date().toISOString().replace(/\.\d+Z$/, "Z"),
+          : rfc3339Seconds(BigInt(Date.now()) * 1_000_000n),
       };
       try {
-        await this.#o.apis.custom.patchNamespacedCustomObjectStatus(
-          {
-            group: GROUP,
-            version: "v2alpha1",
-            namespace: policy.metadata.namespace ?? "",
-            plural: PLURAL,
-            name: policy.metadata.name ?? "",
-            body: {
-              apiVersion: `${GROUP}/v2alpha1`,
-              kind: "KivePolicy",
-              metadata: { name: policy.metadata.name, namespace: policy.metadata.namespace },
-              status: {
-                armed,
-                observedGeneration: policy.metadata.generation,
-                conditions: [condition],
-              },
-            },
-            fieldManager: `${FIELD_MANAGER_PREFIX}-conditions`,
-            force: true,
+        const { name, namespace } = policy.metadata;
+        await this.#applyStatus(namespace ?? "", name ?? "", {
+          apiVersion: `${GROUP}/v2alpha1`,
+          kind: "KivePolicy",
+          metadata: { name, namespace },
+          status: {
+            armed,
+            observedGeneration: policy.metadata.generation,
+            conditions: [condition],
           },
-          setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
-        );
+        }, `${FIELD_MANAGER_PREFIX}-conditions`);
       } catch (error) {
         if (apiStatus(error) !== 404) {
           this.#o.log.warn("cannot update KivePolicy conditions", { error: describe(error) });

@@ -71,6 +71,55 @@ export function rfc3339Seconds(timeNs: bigint): string {
   return new Date(Number(timeNs / 1_000_000n)).toISOString().replace(/\.\d+Z$/, "Z");
 }
 
+/** The fields every alert has, in the order of the original KiveAlert; `process` is empty. */
+function alertSkeleton(
+  trap: TrapRegistration,
+  kernelId: string,
+  timestamp: string,
+  inode: number,
+  mask: number,
+): Record<string, unknown> {
+  return {
+    "kive-alert-version": trap.alertVersion === "v2alpha1" ? "v2alpha1" : "v1",
+    "kive-policy-name": trap.policy.name,
+    timestamp,
+    metadata: { path: trap.path, inode, mask, "kernel-id": kernelId },
+    "custom-metadata": { ...trap.metadata },
+    pod: {
+      name: trap.pod.name,
+      namespace: trap.pod.namespace,
+      container: { id: trap.container.id, name: trap.container.name },
+    },
+    node: { name: trap.node },
+    process: {},
+  };
+}
+
+/**
+ * Builds the summary alert of accesses the kernel could not report (its ring buffer was full):
+ * the trap's usual fields, an empty `process`, `mask` 0 and `lost-accesses`.
+ *
+ * @param trap The registration of the trap.
+ * @param kernelId The boot id of the kernel that lost them.
+ * @param count Accesses lost.
+ * @returns The alert object (without the `KiveAlert` wrapper).
+ */
+export function buildLossAlert(
+  trap: TrapRegistration,
+  kernelId: string,
+  count: number,
+): Record<string, unknown> {
+  const alert = alertSkeleton(
+    trap,
+    kernelId,
+    rfc3339Seconds(BigInt(Date.now()) * 1_000_000n),
+    Number(trap.ino),
+    0,
+  );
+  alert["lost-accesses"] = count;
+  return alert;
+}
+
 /**
  * Builds the alert body, `{"KiveAlert": {...}}`.
  *
@@ -85,32 +134,21 @@ export function buildAlert(
   kernelId: string,
 ): Record<string, unknown> {
   const v2 = trap.alertVersion === "v2alpha1";
-  const alert: Record<string, unknown> = {
-    "kive-alert-version": v2 ? "v2alpha1" : "v1",
-    "kive-policy-name": trap.policy.name,
-    timestamp: rfc3339Seconds(event.timeNs),
-    metadata: {
-      path: trap.path,
-      inode: Number(event.ino),
-      mask: event.mask,
-      "kernel-id": kernelId,
-    },
-    "custom-metadata": { ...trap.metadata },
-    pod: {
-      name: trap.pod.name,
-      namespace: trap.pod.namespace,
-      container: { id: trap.container.id, name: trap.container.name },
-    },
-    node: { name: trap.node },
-    process: {
-      pid: event.pid,
-      tgid: event.tgid,
-      uid: event.uid,
-      gid: event.gid,
-      binary: event.comm,
-      cwd: event.cwd,
-      arguments: event.args.slice(1).join(" "),
-    },
+  const alert = alertSkeleton(
+    trap,
+    kernelId,
+    rfc3339Seconds(event.timeNs),
+    Number(event.ino),
+    event.mask,
+  );
+  alert.process = {
+    pid: event.pid,
+    tgid: event.tgid,
+    uid: event.uid,
+    gid: event.gid,
+    binary: event.comm,
+    cwd: event.cwd,
+    arguments: event.args.slice(1).join(" "),
   };
   if (v2) {
     alert["kive-policy-namespace"] = trap.policy.namespace;

@@ -1,6 +1,11 @@
 import assert from "node:assert/strict";
 import type { AccessEvent } from "../../src/engine/mod.ts";
-import { accessKind, buildAlert, type TrapRegistration } from "../../src/agent/alert.ts";
+import {
+  accessKind,
+  buildAlert,
+  buildLossAlert,
+  type TrapRegistration,
+} from "../../src/agent/alert.ts";
 
 const registration: TrapRegistration = {
   dev: 42,
@@ -95,4 +100,22 @@ Deno.test("accessKind() names MAY_* masks", () => {
   assert.equal(accessKind(38), "read-write");
   assert.equal(accessKind(42), "append");
   assert.equal(accessKind(33), "exec");
+});
+
+Deno.test("buildLossAlert() keeps the trap's fields, empties process and counts the lost accesses", () => {
+  const alert = buildLossAlert(registration, "k", 42);
+  assert.equal(alert["lost-accesses"], 42);
+  assert.deepEqual(alert.process, {});
+  assert.deepEqual(alert.metadata, {
+    path: "/secret.txt",
+    inode: 16256084,
+    mask: 0,
+    "kernel-id": "k",
+  });
+  assert.deepEqual(alert.pod, {
+    name: "nginx-pod",
+    namespace: "default",
+    container: { id: "containerd://0c37", name: "nginx" },
+  });
+  assert.match(alert.timestamp as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 });

@@ -9,6 +9,7 @@ import { buildCrd, GROUP, PLURAL } from "../../src/api/mod.ts";
 import { buildValidatingWebhook, VALIDATING_WEBHOOK_NAME } from "../../src/webhook/mod.ts";
 import { freePort, TestKube } from "../_support/kube.ts";
 import { makeTestTls } from "../_support/tls.ts";
+import { waitFor } from "../_support/wait.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 
@@ -17,25 +18,6 @@ export interface InstalledApi {
   kube: TestKube;
   /** Stops the webhook process and closes the client. */
   close(): Promise<void>;
-}
-
-async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined>,
-  seconds = 60,
-): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`Timed out after ${seconds} s waiting for ${what}`, { cause: lastError });
 }
 
 /** Server-side applies an object with the test's field manager. */

@@ -17,6 +17,7 @@ import {
   WebhookCertManager,
 } from "../../src/webhook/mod.ts";
 import { TestKube } from "../_support/kube.ts";
+import { waitFor } from "../_support/wait.ts";
 import { apply } from "./_install.ts";
 
 const NS = "cert-test";
@@ -97,15 +98,6 @@ function manager(identity: string, seen: string[]): WebhookCertManager {
     onCertificate: (cert) => seen.push(cert),
     onError: (what, error) => console.error(what, error),
   });
-}
-
-async function waitFor<T>(what: string, probe: () => Promise<T | undefined>): Promise<T> {
-  for (let i = 0; i < 150; i++) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`Timed out waiting for ${what}`);
 }
 
 Deno.test({

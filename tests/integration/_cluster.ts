@@ -7,28 +7,11 @@
  */
 import type { RuncContainer } from "../containers/_runc.ts";
 import type { TestKube } from "../_support/kube.ts";
+import { waitFor } from "../_support/wait.ts";
+
+export { waitFor };
 
 const ROOT = new URL("../../", import.meta.url).pathname;
-
-/** Polls until `probe` returns a value, or fails naming what it waited for. */
-export async function waitFor<T>(
-  what: string,
-  probe: () => Promise<T | undefined> | T | undefined,
-  seconds = 60,
-): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  let lastError: unknown;
-  while (Date.now() < deadline) {
-    try {
-      const value = await probe();
-      if (value !== undefined && value !== false) return value;
-    } catch (error) {
-      lastError = error;
-    }
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  throw new Error(`Timed out after ${seconds} s waiting for ${what}`, { cause: lastError });
-}
 
 /** Makes sure a namespace and its default ServiceAccount exist (no controller-manager here). */
 export async function ensureNamespace(kube: TestKube, name: string): Promise<void> {
