@@ -7,7 +7,10 @@
  * every `--trap-file`, and prints `BENCH {"type":"ready",...}` on stderr. It then answers
  * lines on stdin: `stats` (engine counters and the latencies recorded since the last
  * `stats`), `flush` (waits for queued alerts), `quit` (closes and exits). Replies are one
- * `BENCH <json>` line on stderr each; stdout carries only alert lines (json format).
+ * `BENCH <json>` line on stderr each; stdout carries only alert lines (json format). With
+ * `--cgroup-filter ID` (repeatable; cgroup v2 ids, decimal) the engine's cgroup prefilter is
+ * turned on after arming (`engine.setCgroupFilter`): only tasks directly in those cgroups are
+ * checked.
  *
  * Mode `rss` (M5): prints the resident memory of a bare Deno process, with the engine open,
  * and with the whole agent module graph loaded.
@@ -90,6 +93,11 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
   const arms = new KernelArms();
   arms.sync(engine, registrations);
   const armMs = performance.now() - armStarted;
+  const cgroupIds = ((values["cgroup-filter"] as string[] | undefined) ?? []).map((id) => {
+    if (!/^\d+$/.test(id)) throw new Error(`--cgroup-filter takes a cgroup v2 id, got ${id}`);
+    return BigInt(id);
+  });
+  if (cgroupIds.length > 0) engine.setCgroupFilter(cgroupIds);
 
   const sink = new AlertSink({
     stdout: { format: "json" },
@@ -141,6 +149,7 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
     openMs,
     armMs,
     backendLinkFd: linkFds[0],
+    cgroupFilter: engine.cgroupFilter(),
   });
 
   const counters = () => {
@@ -320,6 +329,7 @@ if (import.meta.main) {
       pods: { type: "string" },
       traps: { type: "string" },
       "pids-file": { type: "string" },
+      "cgroup-filter": { type: "string", multiple: true },
     },
   });
   try {

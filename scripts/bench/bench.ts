@@ -7,11 +7,16 @@
  * Usage (root; BPF needs it):
  *
  *   deno run -A scripts/bench/bench.ts [--backend auto|lsm|fentry|kprobe|tracepoint]
- *       [--smoke] [--out DIR] [--only M1,M2,M3,M4,M5,M6] [--rounds N]
+ *       [--smoke] [--out DIR] [--only M1,M2,CG,M3,M4,M5,M6] [--rounds N]
  *
  * Writes DIR/results.md and DIR/results.json (DIR defaults to .cache/bench) and prints the
  * table. `--smoke` runs every measurement for a moment (seconds): it checks that the suite
  * runs, its numbers mean nothing.
+ *
+ * Phase CG is M1 and M2 with the engine's cgroup prefilter on: the bench creates a cgroup2
+ * directory for the run (the "trapped container"), gives its id to the agent, and runs the
+ * open+close load outside it (where it runs anyway) and inside it (moved there by a `sh`
+ * wrapper that writes its own pid to cgroup.procs, then execs the load).
  *
  * @module
  */
@@ -32,6 +37,7 @@ import {
 } from "./_proc.ts";
 import { type ReconcileRound, renderMarkdown, type Results } from "./_report.ts";
 import { percentile, summarize } from "./_stats.ts";
+import { type Cgroup, createCgroup } from "./_cgroup.ts";
 
 /** How long and how often each measurement runs. */
 interface Profile {
@@ -89,6 +95,20 @@ const SMOKE: Profile = {
 /** Real trap files armed besides the synthetic keys (never opened by the M1 load). */
 const REAL_TRAPS = 10;
 
+/** The agent's hook program, by backend (M2). */
+const OUR_PROGRAM: Record<Backend, string> = {
+  tracepoint: "trap_sys_exit",
+  lsm: "trap_lsm_file_open",
+  fentry: "trap_fentry_file_open",
+  kprobe: "trap_kprobe_file_open",
+};
+
+/** Traps armed in phase CG, as in the M1 row the goals are judged on. */
+const CG_TRAPS = 1000;
+
+/** Trap opens, from inside and from outside the trapped cgroup, of the filter check of CG. */
+const CG_CHECK_HITS = 20;
+
 const EMPTY_PROGRAMS: Record<Backend, string[]> = {
   tracepoint: ["empty_sys_exit", "filter_sys_exit"],
   lsm: ["empty_lsm_file_open"],
@@ -130,6 +150,25 @@ async function runAgentOnce(args: string[]): Promise<Record<string, unknown> & {
     throw new Error(`agent.ts ${args.join(" ")} failed (exit ${out.code}): ${errText}`);
   }
   return reply;
+}
+
+/**
+ * A command line that runs `bin args` inside a cgroup: a shell writes its own pid to the
+ * cgroup's cgroup.procs, then execs the program (same pid), so every syscall of the program
+ * and of the threads and processes it makes happens inside.
+ */
+function inCgroup(cgroup: Cgroup, bin: string, args: string[]): [string, string[]] {
+  return [
+    "/bin/sh",
+    [
+      "-c",
+      'echo $$ > "$1" && shift && exec "$@"',
+      "sh",
+      `${cgroup.path}/cgroup.procs`,
+      bin,
+      ...args,
+    ],
+  ];
 }
 
 /** Attaches the empty programs of a backend in this process; close() detaches them. */
@@ -185,12 +224,14 @@ class Bench {
     ];
   }
 
-  async load(threads: number, iters: number): Promise<number> {
-    const r = await runJson<{ ns_per_op: number }>(this.bins.openclose, [
-      this.dir,
-      String(iters),
-      String(threads),
-    ]);
+  /**
+   * Runs the open+close load; with `cgroup`, in that cgroup (see {@linkcode inCgroup}).
+   */
+  async load(threads: number, iters: number, cgroup?: Cgroup): Promise<number> {
+    const args = [this.dir, String(iters), String(threads)];
+    const r = cgroup
+      ? await runJson<{ ns_per_op: number }>(...inCgroup(cgroup, this.bins.openclose, args))
+      : await runJson<{ ns_per_op: number }>(this.bins.openclose, args);
     return r.ns_per_op;
   }
 
@@ -202,76 +243,51 @@ class Bench {
     log(`calibrated: ${st.toFixed(0)} ns/op single, ${mt.toFixed(0)} ns/op x${this.threads}`);
   }
 
-  async loadPair(): Promise<{ st: number; mt: number }> {
+  async loadPair(cgroup?: Cgroup): Promise<{ st: number; mt: number }> {
     return {
-      st: await this.load(1, this.iters.st),
-      mt: await this.load(this.threads, this.iters.mt),
+      st: await this.load(1, this.iters.st, cgroup),
+      mt: await this.load(this.threads, this.iters.mt, cgroup),
     };
   }
 
-  async m1(m5: Results["m5"]): Promise<Results["m1"]> {
-    await this.calibrate();
-    const configs = ["empty", ...this.profile.trapCounts.map((n) => `agent-${n}`)];
+  /**
+   * Runs configurations between baseline load runs (A B A B ...), `rounds` times, and sums
+   * them up: each configuration's ns/op, and its ratio to the mean of its two neighbours.
+   *
+   * @param label for the progress log
+   * @param configs names in the order of a round
+   * @param measure sets one configuration up, runs the load pair under it, tears it down
+   */
+  async interleaved(
+    label: string,
+    configs: string[],
+    measure: (config: string, round: number) => Promise<{ st: number; mt: number }>,
+  ): Promise<NonNullable<Results["m1"]>> {
     const runs: NonNullable<Results["m1"]>["runs"] = [];
-    const maps: NonNullable<Results["m5"]>["maps"] = {};
-    const under: { cpu: number[]; rssKiB: number[] } = { cpu: [], rssKiB: [] };
     for (let round = 0; round < this.profile.rounds; round++) {
-      log(`M1 round ${round + 1}/${this.profile.rounds}`);
+      log(`${label} round ${round + 1}/${this.profile.rounds}`);
       let before = await this.loadPair();
       for (const config of configs) {
-        let measured: { st: number; mt: number };
-        let agent: AgentProcess | null = null;
-        let obj: BpfObject | null = null;
-        try {
-          if (config === "empty") {
-            obj = attachEmpty(
-              this.objects.empty,
-              this.backend,
-              EMPTY_PROGRAMS[this.backend].slice(0, 1),
-            );
-          } else {
-            const traps = Number(config.slice(6));
-            agent = await AgentProcess.start({
-              backend: this.backend,
-              args: this.agentArgs(traps),
-            });
-            if (round === 0) maps[config] = await readMaps(agent.pid);
-            const a = agent.sample();
-            measured = await this.loadPair();
-            const b = agent.sample();
-            under.cpu.push(cpuPercent(a, b));
-            under.rssKiB.push(b.rssKiB);
-            m5.rssByTraps[config] = Math.max(m5.rssByTraps[config] ?? 0, b.rssKiB);
-          }
-          if (config === "empty") measured = await this.loadPair();
-        } finally {
-          obj?.close();
-          if (agent) await agent.quit();
-        }
+        const measured = await measure(config, round);
         const after = await this.loadPair();
         runs.push({
           round,
           config,
-          st: measured!.st,
-          mt: measured!.mt,
+          st: measured.st,
+          mt: measured.mt,
           baselineSt: (before.st + after.st) / 2,
           baselineMt: (before.mt + after.mt) / 2,
         });
         before = after;
       }
     }
-    m5.underM1 = { cpuPercent: summarize(under.cpu), rssKiB: summarize(under.rssKiB) };
-    m5.maps = maps;
-    const rows: NonNullable<Results["m1"]>["rows"] = [];
-    const baseSt = runs.map((r) => r.baselineSt);
-    const baseMt = runs.map((r) => r.baselineMt);
-    rows.push({
+    const rows: NonNullable<Results["m1"]>["rows"] = [{
       config: "baseline",
-      st: summarize(baseSt),
-      mt: summarize(baseMt),
+      st: summarize(runs.map((r) => r.baselineSt)),
+      mt: summarize(runs.map((r) => r.baselineMt)),
       ratioSt: summarize([]),
       ratioMt: summarize([]),
-    });
+    }];
     for (const config of configs) {
       const mine = runs.filter((r) => r.config === config);
       rows.push({
@@ -282,7 +298,48 @@ class Bench {
         ratioMt: summarize(mine.map((r) => r.mt / r.baselineMt)),
       });
     }
-    return { threads: this.threads, iters: this.iters, rows, runs };
+    return { threads: this.threads, iters: { ...this.iters }, rows, runs };
+  }
+
+  async m1(m5: Results["m5"]): Promise<Results["m1"]> {
+    await this.calibrate();
+    const configs = ["empty", ...this.profile.trapCounts.map((n) => `agent-${n}`)];
+    const maps: NonNullable<Results["m5"]>["maps"] = {};
+    const under: { cpu: number[]; rssKiB: number[] } = { cpu: [], rssKiB: [] };
+    const result = await this.interleaved("M1", configs, async (config, round) => {
+      if (config === "empty") {
+        const obj = attachEmpty(
+          this.objects.empty,
+          this.backend,
+          EMPTY_PROGRAMS[this.backend].slice(0, 1),
+        );
+        try {
+          return await this.loadPair();
+        } finally {
+          obj.close();
+        }
+      }
+      const traps = Number(config.slice(6));
+      const agent = await AgentProcess.start({
+        backend: this.backend,
+        args: this.agentArgs(traps),
+      });
+      try {
+        if (round === 0) maps[config] = await readMaps(agent.pid);
+        const a = agent.sample();
+        const measured = await this.loadPair();
+        const b = agent.sample();
+        under.cpu.push(cpuPercent(a, b));
+        under.rssKiB.push(b.rssKiB);
+        m5.rssByTraps[config] = Math.max(m5.rssByTraps[config] ?? 0, b.rssKiB);
+        return measured;
+      } finally {
+        await agent.quit();
+      }
+    });
+    m5.underM1 = { cpuPercent: summarize(under.cpu), rssKiB: summarize(under.rssKiB) };
+    m5.maps = maps;
+    return result;
   }
 
   async m2(): Promise<Results["m2"]> {
@@ -299,9 +356,24 @@ class Bench {
     return main;
   }
 
-  async m2With(traps: number): Promise<NonNullable<Results["m2"]>> {
+  /**
+   * M2 with `traps` armed: per-call run time of the agent's program and of the empty ones.
+   *
+   * @param traps traps armed
+   * @param cgroup with `filter`, the agent's cgroup prefilter is on with this cgroup's id;
+   *   with `inside`, the load runs in it
+   */
+  async m2With(
+    traps: number,
+    cgroup?: { cgroup: Cgroup; filter: boolean; inside: boolean },
+  ): Promise<NonNullable<Results["m2"]>> {
     const names = EMPTY_PROGRAMS[this.backend];
-    const agent = await AgentProcess.start({ backend: this.backend, args: this.agentArgs(traps) });
+    const filterArgs = cgroup?.filter ? ["--cgroup-filter", String(cgroup.cgroup.id)] : [];
+    const loadCgroup = cgroup?.inside ? cgroup.cgroup : undefined;
+    const agent = await AgentProcess.start({
+      backend: this.backend,
+      args: this.agentArgs(traps, filterArgs),
+    });
     const obj = attachEmpty(this.objects.empty, this.backend, names);
     try {
       const ourId = progIdOfLink(agent.pid, Number(agent.ready.backendLinkFd));
@@ -315,7 +387,7 @@ class Bench {
       const perRound: { ours: number; floors: number[]; runs: number }[] = [];
       for (let round = 0; round < this.profile.m2Rounds; round++) {
         const a = read();
-        await this.load(1, this.iters.st);
+        await this.load(1, this.iters.st, loadCgroup);
         const b = read();
         const perCall = (x: { runTimeNs: number; runCnt: number } | null, y: typeof x) =>
           x && y && y.runCnt > x.runCnt ? (y.runTimeNs - x.runTimeNs) / (y.runCnt - x.runCnt) : NaN;
@@ -326,12 +398,7 @@ class Bench {
         });
       }
       return {
-        program: {
-          tracepoint: "trap_sys_exit",
-          lsm: "trap_lsm_file_open",
-          fentry: "trap_fentry_file_open",
-          kprobe: "trap_kprobe_file_open",
-        }[this.backend],
+        program: OUR_PROGRAM[this.backend],
         traps,
         byTraps: [],
         oursNsPerCall: summarize(perRound.map((r) => r.ours)),
@@ -344,6 +411,96 @@ class Bench {
       };
     } finally {
       obj.close();
+      await agent.quit();
+    }
+  }
+
+  /**
+   * Phase CG: M1 and M2 with the agent's cgroup prefilter on, for a load outside the trapped
+   * cgroup and inside it, next to the same agent with the filter off and to the load inside
+   * the cgroup with nothing attached (membership alone should cost nothing).
+   */
+  async cg(): Promise<Results["cgroup"]> {
+    if (this.iters.st === 0) await this.calibrate();
+    let cgroup: Cgroup;
+    try {
+      cgroup = await createCgroup("kivebpf-bench-trapped");
+    } catch (error) {
+      const reason = error instanceof Error ? error.message : String(error);
+      log(`CG skipped: ${reason}`);
+      return { skipped: reason };
+    }
+    log(`CG: trapped cgroup ${cgroup.path} (id ${cgroup.id})`);
+    try {
+      const filter = ["--cgroup-filter", String(cgroup.id)];
+      const configs = ["inside-no-bpf", "filter-off", "filter-outside", "filter-inside"];
+      const m1 = await this.interleaved("CG M1", configs, async (config) => {
+        if (config === "inside-no-bpf") return await this.loadPair(cgroup);
+        const agent = await AgentProcess.start({
+          backend: this.backend,
+          args: this.agentArgs(CG_TRAPS, config === "filter-off" ? [] : filter),
+        });
+        try {
+          const on = agent.ready.cgroupFilter as string[] | null;
+          if (config !== "filter-off" && !(on?.length === 1 && on[0] === String(cgroup.id))) {
+            throw new Error(`The agent did not turn the cgroup filter on: ${JSON.stringify(on)}`);
+          }
+          return await this.loadPair(config === "filter-inside" ? cgroup : undefined);
+        } finally {
+          await agent.quit();
+        }
+      });
+      log("CG M2");
+      const m2: NonNullable<Results["cgroup"]>["m2"] = [];
+      for (const c of ["filter-off", "filter-outside", "filter-inside"] as const) {
+        m2.push({
+          config: c,
+          ...await this.m2With(CG_TRAPS, {
+            cgroup,
+            filter: c !== "filter-off",
+            inside: c === "filter-inside",
+          }),
+        });
+      }
+      const check = await this.cgCheck(cgroup);
+      return { path: cgroup.path, id: String(cgroup.id), traps: CG_TRAPS, m1, m2, check };
+    } finally {
+      await cgroup.remove();
+    }
+  }
+
+  /**
+   * Checks that the filter does what the measurement assumes: with it on, trap opens from
+   * inside the trapped cgroup are reported and those from outside are not.
+   */
+  async cgCheck(cgroup: Cgroup): Promise<NonNullable<Results["cgroup"]>["check"]> {
+    const trap = this.trapFiles(1)[0];
+    const agent = await AgentProcess.start({
+      backend: this.backend,
+      args: this.agentArgs(CG_TRAPS, ["--cgroup-filter", String(cgroup.id), "--output", "none"]),
+    });
+    try {
+      const seen = async () => {
+        const c = (await agent.ask("stats", "stats")).counters as {
+          accesses: number;
+          lost: number;
+        };
+        return c.accesses + c.lost;
+      };
+      const hits = [trap, String(CG_CHECK_HITS), "1", "1000"];
+      const start = await seen();
+      await runJson(this.bins.trap_hit, hits);
+      await sleep(300);
+      const outside = await seen() - start;
+      await runJson(...inCgroup(cgroup, this.bins.trap_hit, hits));
+      const deadline = performance.now() + 5000;
+      let inside = await seen() - start - outside;
+      while (inside < CG_CHECK_HITS && performance.now() < deadline) {
+        await sleep(50);
+        inside = await seen() - start - outside;
+      }
+      return { hits: CG_CHECK_HITS, inside, outside };
+    } finally {
       await agent.quit();
     }
   }
@@ -619,13 +776,13 @@ async function main(): Promise<void> {
   });
   if (values.help) {
     console.log(
-      "deno run -A scripts/bench/bench.ts [--backend B] [--smoke] [--out DIR] [--only M1,..] [--rounds N]",
+      "deno run -A scripts/bench/bench.ts [--backend B] [--smoke] [--out DIR] [--only M1,M2,CG,M3,M4,M5,M6] [--rounds N]",
     );
     return;
   }
   const profile = { ...(values.smoke ? SMOKE : FULL) };
   if (values.rounds) profile.rounds = profile.m2Rounds = Number(values.rounds);
-  const only = new Set((values.only ?? "M1,M2,M3,M4,M5,M6").toUpperCase().split(","));
+  const only = new Set((values.only ?? "M1,M2,CG,M3,M4,M5,M6").toUpperCase().split(","));
   const outDir = values.out ?? CACHE;
   const started = performance.now();
 
@@ -671,6 +828,7 @@ async function main(): Promise<void> {
   try {
     results.m1 = await phase("M1", () => bench.m1(m5));
     results.m2 = await phase("M2", () => bench.m2());
+    results.cgroup = await phase("CG", () => bench.cg());
     results.m3 = await phase("M3", () => bench.m3(m5));
     results.m4 = await phase("M4", () => bench.m4(m5));
     await phase("M5", () => bench.m5Idle(m5));

@@ -6,6 +6,7 @@ const SECTIONS = [
   "## Environment",
   "## M1 non-trap open+close",
   "## M2 BPF run time per call",
+  "## M1/M2 with the cgroup filter on (trapped containers)",
   "## M3 trap-hit latency",
   "## M4 flood accounting",
   "## M5 agent CPU and memory",
@@ -31,7 +32,7 @@ Deno.test("bench.ts --smoke runs every measurement and writes every section", as
     assert.match(markdown, /SMOKE RUN/);
 
     const json = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
-    for (const key of ["environment", "m1", "m2", "m3", "m4", "m5", "m6"]) {
+    for (const key of ["environment", "m1", "m2", "cgroup", "m3", "m4", "m5", "m6"]) {
       assert.ok(key in json, `results.json has ${key}`);
     }
     for (const key of ["cpuModel", "kernel", "backend", "mitigations", "deno", "commit"]) {
@@ -41,6 +42,22 @@ Deno.test("bench.ts --smoke runs every measurement and writes every section", as
       json.m1.rows.map((row: { config: string }) => row.config),
       ["baseline", "empty", "agent-0", "agent-1", "agent-1000", "agent-50000"],
     );
+    // Phase CG runs wherever cgroup2 is mounted and writable (a test host as root is).
+    assert.equal(json.cgroup.skipped, undefined, `phase CG skipped: ${json.cgroup.skipped}`);
+    assert.deepEqual(
+      json.cgroup.m1.rows.map((row: { config: string }) => row.config),
+      ["baseline", "inside-no-bpf", "filter-off", "filter-outside", "filter-inside"],
+    );
+    assert.deepEqual(
+      json.cgroup.m2.map((c: { config: string }) => c.config),
+      ["filter-off", "filter-outside", "filter-inside"],
+    );
+    // The filter does what the measurement assumes: opens inside are seen, outside are not.
+    assert.deepEqual(json.cgroup.check, { hits: json.cgroup.check.hits, inside: 20, outside: 0 });
+    assert.match(markdown, /cgroup filter on, load OUTSIDE/);
+    assert.match(markdown, /cgroup filter on, load INSIDE/);
+    // The trapped cgroup is gone after the run.
+    await assert.rejects(Deno.stat(json.cgroup.path), Deno.errors.NotFound);
     assert.equal(json.m3.paths.length, 3, "engine, stdout and callback latencies");
     // Accounting is exact whatever the timing: every access made is delivered or counted lost.
     for (const flood of json.m4.variants) {
