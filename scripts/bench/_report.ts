@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { M6kResult } from "./m6k.ts";
 import type { Environment } from "./_env.ts";
 import type { MapMemory } from "./_proc.ts";
 import { fmt, fmtSummary, type Summary } from "./_stats.ts";
@@ -139,6 +140,10 @@ export interface Results {
     armMs: Summary;
     rssKiB: Summary;
   };
+  /** Phase M6K: the real agent against a real API server (scripts/bench/m6k.ts). */
+  m6k?: M6kResult;
+  /** Why M6K did not run (no Kubernetes binaries, no cgroup2). */
+  m6kSkipped?: string;
 }
 
 /** A goal of the issue and whether this run meets it. */
@@ -283,6 +288,28 @@ export function checkGoals(r: Results): Goal[] {
           r.m6.rounds.every((x) => x.armed === x.pods * x.trapsPerPod)
         ? "met"
         : "NOT met",
+    });
+  }
+  if (r.m6k) {
+    const k = r.m6k;
+    const ms = Math.max(k.statusArmedMs ?? Infinity, k.kernelArmedMs ?? Infinity);
+    goals.push({
+      goal:
+        `${k.pods} pods x ${k.trapsPerPod} traps armed within 10 s of the policy (real agent, API server)`,
+      measured: Number.isFinite(ms)
+        ? `status.armed ${k.expected} after ${fmt((k.statusArmedMs ?? NaN) / 1000, 2)} s, ` +
+          `kernel inodes after ${fmt((k.kernelArmedMs ?? NaN) / 1000, 2)} s (M6K)`
+        : `not all armed within ${fmt(k.timeoutMs / 1000, 0)} s: status.armed ` +
+          `${k.lastStatusArmed}, inodes ${k.lastInodes} of ${k.expected} (M6K)`,
+      status: ms <= 10_000 ? "met" : "NOT met",
+    });
+    goals.push({
+      goal:
+        `agent resident memory under 64 MiB with ${k.pods} pods x ${k.trapsPerPod} traps (real agent)`,
+      measured: `VmRSS ${fmt(k.rssKiB / MIB, 1)} MiB at the end, peak ${
+        fmt(k.hwmKiB / MIB, 1)
+      } MiB (M6K)`,
+      status: k.rssKiB < 64 * MIB ? "met" : "NOT met",
     });
   }
   const rss = [
@@ -671,6 +698,13 @@ export function renderMarkdown(r: Results): string {
     }
     out.push("");
   }
+  if (r.m6k) renderM6k(out, r.m6k);
+  else if (r.m6kSkipped) {
+    out.push("## M6K reconcile scale, real agent and API server");
+    out.push("");
+    out.push(`Skipped: ${r.m6kSkipped}.`);
+    out.push("");
+  }
   out.push("## Goals (issue 6)");
   out.push("");
   out.push(
@@ -678,4 +712,52 @@ export function renderMarkdown(r: Results): string {
   );
   out.push("");
   return out.join("\n");
+}
+
+function renderM6k(out: string[], k: M6kResult): void {
+  out.push("## M6K reconcile scale, real agent and API server");
+  out.push("");
+  out.push(
+    `${k.pods} Pod objects on node bench-node, each pointing (status.containerStatuses, ` +
+      "containerd://<id>) at a real process in a cgroup2 directory named by its id, chrooted into " +
+      `its own root; the real agent (mod.ts agent, --log-level ${k.logLevel}) against a real ` +
+      `kube-apiserver; ONE KivePolicy with ${k.trapsPerPod} traps (create: true) matching every ` +
+      "pod, applied once the agent leads its kernel. Times from the apply (server-side apply " +
+      "request sent) to the policy's status.armed reaching N*M (polled every 200 ms) and to the " +
+      'agent\'s "kernel traps updated" line with inodes == N*M (time the bench read the line).',
+  );
+  out.push("");
+  const s = (ms: number | null) =>
+    ms === null ? `not reached in ${fmt(k.timeoutMs / 1000, 0)} s` : fmt(ms / 1000, 2);
+  out.push(table(["measure", "value"], [
+    [`apply -> status.armed == ${k.expected}, s`, s(k.statusArmedMs)],
+    [`apply -> kernel traps updated, inodes == ${k.expected}, s`, s(k.kernelArmedMs)],
+    ["last status.armed / inodes seen", `${k.lastStatusArmed} / ${k.lastInodes}`],
+    ["agent VmRSS at the end, MiB", fmt(k.rssKiB / MIB, 1)],
+    ["agent VmHWM (peak), MiB", fmt(k.hwmKiB / MIB, 1)],
+    [
+      "setup (not measured), s",
+      Object.entries(k.setupSeconds).map(([name, sec]) => `${name} ${fmt(sec, 1)}`).join(", "),
+    ],
+  ]));
+  out.push("");
+  out.push("The agent's log after the apply (ms after the apply, as the bench read the lines):");
+  out.push("");
+  out.push(table(
+    ["message", "level", "lines", "first ms", "last ms"],
+    k.timeline.slice(0, 25).map((t) => [
+      t.message,
+      t.level,
+      String(t.count),
+      fmt(t.firstMs, 0),
+      fmt(t.lastMs, 0),
+    ]),
+  ));
+  out.push("");
+  if (k.warnings.length > 0) {
+    out.push("First warnings:");
+    out.push("");
+    for (const w of k.warnings) out.push(`- \`${w.replaceAll("`", "'")}\``);
+    out.push("");
+  }
 }

@@ -7,7 +7,8 @@
  * Usage (root; BPF needs it):
  *
  *   deno run -A scripts/bench/bench.ts [--backend auto|lsm|fentry|kprobe|tracepoint]
- *       [--smoke] [--out DIR] [--only M1,M2,CG,M3,M4,M5,M6] [--rounds N]
+ *       [--smoke] [--out DIR] [--only M1,M2,CG,M3,M4,M5,M6,M6K] [--rounds N]
+ *       [--m6k-pods N] [--m6k-traps M] [--m6k-log-level debug|info]
  *
  * Writes DIR/results.md and DIR/results.json (DIR defaults to .cache/bench) and prints the
  * table. `--smoke` runs every measurement for a moment (seconds): it checks that the suite
@@ -17,6 +18,11 @@
  * directory for the run (the "trapped container"), gives its id to the agent, and runs the
  * open+close load outside it (where it runs anyway) and inside it (moved there by a `sh`
  * wrapper that writes its own pid to cgroup.procs, then execs the load).
+ *
+ * Phase M6K is reconcile scale end to end: the real agent process against its own etcd +
+ * kube-apiserver, Pod objects pointing at real (cheap) containers; see scripts/bench/m6k.ts.
+ * It takes about 20 s (12 s with --smoke) and is skipped, with the reason in the results,
+ * where the Kubernetes binaries of scripts/build_k8s.sh are missing.
  *
  * @module
  */
@@ -38,6 +44,7 @@ import {
 import { type ReconcileRound, renderMarkdown, type Results } from "./_report.ts";
 import { percentile, summarize } from "./_stats.ts";
 import { type Cgroup, createCgroup } from "./_cgroup.ts";
+import { m6k, m6kUnavailable } from "./m6k.ts";
 
 /** How long and how often each measurement runs. */
 interface Profile {
@@ -55,6 +62,10 @@ interface Profile {
   m6Pods: number;
   m6Traps: number;
   m6Rounds: number;
+  m6kPods: number;
+  m6kTraps: number;
+  /** How long M6K waits for everything armed after the apply, ms. */
+  m6kTimeoutMs: number;
 }
 
 const FULL: Profile = {
@@ -74,6 +85,9 @@ const FULL: Profile = {
   m6Pods: 1000,
   m6Traps: 10,
   m6Rounds: 3,
+  m6kPods: 1000,
+  m6kTraps: 10,
+  m6kTimeoutMs: 300_000,
 };
 
 const SMOKE: Profile = {
@@ -90,6 +104,9 @@ const SMOKE: Profile = {
   m6Pods: 10,
   m6Traps: 2,
   m6Rounds: 1,
+  m6kPods: 20,
+  m6kTraps: 2,
+  m6kTimeoutMs: 60_000,
 };
 
 /** Real trap files armed besides the synthetic keys (never opened by the M1 load). */
@@ -771,18 +788,23 @@ async function main(): Promise<void> {
       out: { type: "string" },
       only: { type: "string" },
       rounds: { type: "string" },
+      "m6k-pods": { type: "string" },
+      "m6k-traps": { type: "string" },
+      "m6k-log-level": { type: "string", default: "info" },
       help: { type: "boolean", default: false },
     },
   });
   if (values.help) {
     console.log(
-      "deno run -A scripts/bench/bench.ts [--backend B] [--smoke] [--out DIR] [--only M1,M2,CG,M3,M4,M5,M6] [--rounds N]",
+      "deno run -A scripts/bench/bench.ts [--backend B] [--smoke] [--out DIR] [--only M1,M2,CG,M3,M4,M5,M6,M6K] [--rounds N] [--m6k-pods N] [--m6k-traps M] [--m6k-log-level L]",
     );
     return;
   }
   const profile = { ...(values.smoke ? SMOKE : FULL) };
   if (values.rounds) profile.rounds = profile.m2Rounds = Number(values.rounds);
-  const only = new Set((values.only ?? "M1,M2,CG,M3,M4,M5,M6").toUpperCase().split(","));
+  if (values["m6k-pods"]) profile.m6kPods = Number(values["m6k-pods"]);
+  if (values["m6k-traps"]) profile.m6kTraps = Number(values["m6k-traps"]);
+  const only = new Set((values.only ?? "M1,M2,CG,M3,M4,M5,M6,M6K").toUpperCase().split(","));
   const outDir = values.out ?? CACHE;
   const started = performance.now();
 
@@ -833,6 +855,22 @@ async function main(): Promise<void> {
     results.m4 = await phase("M4", () => bench.m4(m5));
     await phase("M5", () => bench.m5Idle(m5));
     results.m6 = await phase("M6", () => bench.m6());
+    results.m6k = await phase("M6K", async () => {
+      const why = await m6kUnavailable();
+      if (why) {
+        log(`M6K skipped: ${why}`);
+        results.m6kSkipped = why;
+        return undefined;
+      }
+      return await m6k({
+        pods: profile.m6kPods,
+        traps: profile.m6kTraps,
+        chrootSleep,
+        log,
+        timeoutMs: profile.m6kTimeoutMs,
+        logLevel: values["m6k-log-level"],
+      });
+    });
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});
   }

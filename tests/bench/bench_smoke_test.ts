@@ -11,6 +11,7 @@ const SECTIONS = [
   "## M4 flood accounting",
   "## M5 agent CPU and memory",
   "## M6 reconcile scale",
+  "## M6K reconcile scale, real agent and API server",
   "## Goals (issue 6)",
 ];
 
@@ -32,7 +33,7 @@ Deno.test("bench.ts --smoke runs every measurement and writes every section", as
     assert.match(markdown, /SMOKE RUN/);
 
     const json = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
-    for (const key of ["environment", "m1", "m2", "cgroup", "m3", "m4", "m5", "m6"]) {
+    for (const key of ["environment", "m1", "m2", "cgroup", "m3", "m4", "m5", "m6", "m6k"]) {
       assert.ok(key in json, `results.json has ${key}`);
     }
     for (const key of ["cpuModel", "kernel", "backend", "mitigations", "deno", "commit"]) {
@@ -66,6 +67,15 @@ Deno.test("bench.ts --smoke runs every measurement and writes every section", as
       assert.equal(flood.unaccountedStdout, 0, JSON.stringify(flood));
     }
     assert.ok(json.m6.rounds[0].armed === json.m6.pods * json.m6.trapsPerPod);
+    // M6K: the real agent armed every (trap, pod) pair, in the policy's status and in the
+    // kernel (no timing asserted), and its cleanup (agent, processes, cgroups, API server) held.
+    const { m6k } = json;
+    assert.equal(m6k.expected, m6k.pods * m6k.trapsPerPod);
+    assert.equal(m6k.lastStatusArmed, m6k.expected, stderr);
+    assert.equal(m6k.lastInodes, m6k.expected, stderr);
+    assert.ok(m6k.statusArmedMs !== null && m6k.kernelArmedMs !== null);
+    assert.ok(m6k.rssKiB > 0);
+    assert.doesNotMatch(stderr, /M6K cleanup of .* failed/);
   } finally {
     await Deno.remove(out, { recursive: true });
   }
