@@ -46,6 +46,41 @@ export const KERNEL_LABEL = `${GROUP}/kernel-id`;
 /** Label on each node's registration ConfigMap: the node. */
 export const NODE_LABEL = `${GROUP}/node`;
 const REGISTRATIONS_KEY = "registrations.json";
+/**
+ * Registrations per ConfigMap are kept under this many bytes: the API server refuses requests
+ * over 3 MiB and etcd objects over 1.5 MiB, and 10,000 registrations take about 5 MiB.
+ */
+export const MAX_CONFIGMAP_BYTES = 900_000;
+
+/**
+ * Splits registrations into JSON arrays of at most `maxBytes` each (at least one, possibly
+ * empty, so that a node with nothing armed still publishes that).
+ *
+ * @param registrations This node's registrations.
+ * @param maxBytes Size limit of one chunk's JSON text.
+ * @returns The JSON texts.
+ */
+export function chunkRegistrations(
+  registrations: readonly TrapRegistration[],
+  maxBytes: number,
+): string[] {
+  const chunks: string[] = [];
+  let current: string[] = [];
+  let size = 2;
+  for (const registration of registrations) {
+    const text = JSON.stringify(registration);
+    if (current.length > 0 && size + text.length + 1 > maxBytes) {
+      chunks.push(`[${current.join(",")}]`);
+      current = [];
+      size = 2;
+    }
+    current.push(text);
+    size += text.length + 1;
+  }
+  chunks.push(`[${current.join(",")}]`);
+  return chunks;
+}
+
 /** Label a Secret needs before its keys are sent as callback headers. */
 export const HEADERS_LABEL = `${GROUP}/callback-headers`;
 const FIELD_MANAGER_PREFIX = "kivebpf-agent";
@@ -151,6 +186,7 @@ export class NodeAgent {
   #engine?: TrapEngine;
   #engineLoop?: Promise<void>;
   #publishedRegistrations?: string;
+  #publishedChunks = 0;
   #appliedStatus = new Map<string, string>();
   #reconcileTimer?: ReturnType<typeof setTimeout>;
   #resyncTimer?: ReturnType<typeof setInterval>;
@@ -421,32 +457,45 @@ export class NodeAgent {
     const text = JSON.stringify(registrations);
     if (text === this.#publishedRegistrations) return;
     const { core } = this.#o.apis;
-    const name = `kivebpf-node-${this.#o.nodeName}`;
-    const body: V1ConfigMap = {
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: {
-        name,
-        namespace: this.#o.namespace,
-        labels: {
-          [KERNEL_LABEL]: this.#o.kernelId,
-          [NODE_LABEL]: this.#o.nodeName,
-          "app.kubernetes.io/name": "kivebpf",
-        },
-      },
-      data: { [REGISTRATIONS_KEY]: text },
-    };
+    const chunks = chunkRegistrations(registrations, MAX_CONFIGMAP_BYTES);
     try {
-      await core.patchNamespacedConfigMap(
-        {
-          name,
+      for (const [index, chunk] of chunks.entries()) {
+        const name = `kivebpf-node-${this.#o.nodeName}${index === 0 ? "" : `-${index}`}`;
+        const body: V1ConfigMap = {
+          apiVersion: "v1",
+          kind: "ConfigMap",
+          metadata: {
+            name,
+            namespace: this.#o.namespace,
+            labels: {
+              [KERNEL_LABEL]: this.#o.kernelId,
+              [NODE_LABEL]: this.#o.nodeName,
+              "app.kubernetes.io/name": "kivebpf",
+            },
+          },
+          data: { [REGISTRATIONS_KEY]: chunk },
+        };
+        await core.patchNamespacedConfigMap(
+          {
+            name,
+            namespace: this.#o.namespace,
+            body,
+            fieldManager: FIELD_MANAGER_PREFIX,
+            force: true,
+          },
+          setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+        );
+      }
+      // Chunks a larger set needed earlier are deleted only after the new ones are written.
+      for (let index = chunks.length; index < this.#publishedChunks; index++) {
+        await core.deleteNamespacedConfigMap({
+          name: `kivebpf-node-${this.#o.nodeName}-${index}`,
           namespace: this.#o.namespace,
-          body,
-          fieldManager: FIELD_MANAGER_PREFIX,
-          force: true,
-        },
-        setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
-      );
+        }).catch((error) => {
+          if (apiStatus(error) !== 404) throw error;
+        });
+      }
+      this.#publishedChunks = chunks.length;
       this.#publishedRegistrations = text;
     } catch (error) {
       this.#o.log.warn("cannot publish trap registrations", { error: describe(error) });

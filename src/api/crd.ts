@@ -82,7 +82,7 @@ const printerColumns = [
     name: "Armed",
     type: "integer",
     jsonPath: ".status.armed",
-    description: "Containers armed, all nodes",
+    description: "(trap, container) pairs armed, all nodes",
   },
   {
     name: "Reason",

@@ -373,7 +373,7 @@ const nodeStatus = z.object({
 export const PolicyStatus = z.object({
   observedGeneration: z.number().int().optional(),
   armed: z.number().int().min(0).optional().meta({
-    description: "Containers armed on all nodes together.",
+    description: "(trap, container) pairs armed on all nodes together.",
   }),
   conditions: z.array(condition).optional().meta({
     "x-kubernetes-list-type": "map",
