@@ -62,22 +62,28 @@ export async function createCgroup(name: string): Promise<Cgroup> {
   return {
     path,
     id: BigInt(ino),
-    async remove() {
-      // A task that has exited and been reaped may leave the cgroup a moment later.
-      for (let attempt = 0;; attempt++) {
-        try {
-          await Deno.remove(path);
-          return;
-        } catch (error) {
-          if (error instanceof Deno.errors.NotFound) return;
-          if (attempt >= 50) {
-            throw new Error(`Cannot remove the cgroup ${path}: ${String(error)}`, {
-              cause: error,
-            });
-          }
-          await sleep(100);
-        }
-      }
-    },
+    remove: () => removeCgroupDir(path),
   };
+}
+
+/**
+ * Removes a cgroup directory, retrying while it is busy: a task that has exited and been reaped
+ * may leave the cgroup a moment later. A directory that is already gone is fine.
+ *
+ * @param path the cgroup directory
+ * @throws {Error} when it is still busy after about five seconds
+ */
+export async function removeCgroupDir(path: string): Promise<void> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      await Deno.remove(path);
+      return;
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) return;
+      if (attempt >= 50) {
+        throw new Error(`Cannot remove the cgroup ${path}: ${String(error)}`, { cause: error });
+      }
+      await sleep(100);
+    }
+  }
 }

@@ -215,3 +215,30 @@ export function enableBpfStats(): Disposable {
     },
   };
 }
+
+/**
+ * Reads the pids a load generator prints, one `<word> <pid>` line per process it started
+ * (chroot_sleep), until `count` are known or the stream ends.
+ *
+ * @param stdout the child's stdout
+ * @param count how many to wait for
+ * @returns the pids, fewer than `count` only if the stream ended first
+ */
+export async function readPidLines(
+  stdout: ReadableStream<Uint8Array>,
+  count: number,
+): Promise<number[]> {
+  const pids: number[] = [];
+  let text = "";
+  const reader = stdout.pipeThrough(new TextDecoderStream()).getReader();
+  while (pids.length < count) {
+    const { value, done } = await reader.read();
+    if (done) break;
+    text += value;
+    const lines = text.split("\n");
+    text = lines.pop() ?? "";
+    for (const line of lines) if (line) pids.push(Number(line.split(" ")[1]));
+  }
+  reader.cancel().catch(() => {});
+  return pids;
+}

@@ -39,6 +39,7 @@ import {
   progIdOfFd,
   progIdOfLink,
   readMaps,
+  readPidLines,
   readProgStats,
 } from "./_proc.ts";
 import { type ReconcileRound, renderMarkdown, type Results } from "./_report.ts";
@@ -729,18 +730,7 @@ class Bench {
       }).spawn();
       const stdin = sleeper.stdin.getWriter();
       try {
-        const pids: number[] = [];
-        let text = "";
-        const reader = sleeper.stdout.pipeThrough(new TextDecoderStream()).getReader();
-        while (pids.length < pods) {
-          const { value, done } = await reader.read();
-          if (done) break;
-          text += value;
-          const lines = text.split("\n");
-          text = lines.pop() ?? "";
-          for (const line of lines) if (line) pids.push(Number(line.split(" ")[1]));
-        }
-        reader.cancel().catch(() => {});
+        const pids = await readPidLines(sleeper.stdout, pods);
         if (pids.length < pods) {
           throw new Error(`chroot_sleep started ${pids.length} of ${pods} processes`);
         }

@@ -19,7 +19,8 @@ import { freePort } from "../../tests/_support/kube.ts";
 import { apply, installApi } from "../../tests/apiserver/_install.ts";
 import { createPod, ensureNamespace } from "../../tests/integration/_cluster.ts";
 import { REPO } from "./_build.ts";
-import { cgroup2Mount } from "./_cgroup.ts";
+import { readPidLines } from "./_proc.ts";
+import { cgroup2Mount, removeCgroupDir } from "./_cgroup.ts";
 
 /** What phase M6K measured. */
 export interface M6kResult {
@@ -85,20 +86,6 @@ async function run(command: string, args: string[]): Promise<void> {
   if (!out.success) {
     const text = new TextDecoder().decode(out.stderr).split("\n").slice(-30).join("\n");
     throw new Error(`${command} ${args.join(" ")} failed (exit ${out.code}): ${text}`);
-  }
-}
-
-async function removeDirRetrying(path: string): Promise<void> {
-  // A killed and reaped task may leave its cgroup a moment later.
-  for (let attempt = 0;; attempt++) {
-    try {
-      await Deno.remove(path);
-      return;
-    } catch (error) {
-      if (error instanceof Deno.errors.NotFound) return;
-      if (attempt >= 50) throw error;
-      await sleep(100);
-    }
   }
 }
 
@@ -189,8 +176,8 @@ export async function m6k(options: {
       cleanups.push({
         what: "cgroups",
         fn: async () => {
-          for (const id of ids) await removeDirRetrying(`${cgBase}/${id}`);
-          await removeDirRetrying(cgBase);
+          for (const id of ids) await removeCgroupDir(`${cgBase}/${id}`);
+          await removeCgroupDir(cgBase);
         },
       });
       for (const id of ids) {
@@ -211,17 +198,7 @@ export async function m6k(options: {
           await sleeper.status;
         },
       });
-      let text = "";
-      const reader = sleeper.stdout.pipeThrough(new TextDecoderStream()).getReader();
-      while (pids.length < n) {
-        const { value, done } = await reader.read();
-        if (done) break;
-        text += value;
-        const lines = text.split("\n");
-        text = lines.pop() ?? "";
-        for (const line of lines) if (line) pids.push(Number(line.split(" ")[1]));
-      }
-      reader.cancel().catch(() => {});
+      pids.push(...(await readPidLines(sleeper.stdout, n)));
       if (pids.length < n) throw new Error(`chroot_sleep started ${pids.length} of ${n} processes`);
       const cgroup = await Deno.readTextFile(`/proc/${pids[0]}/cgroup`);
       if (!cgroup.includes(`/${ids[0]}`)) {
