@@ -129,7 +129,9 @@ wait_for() {
   local what=$1 comp=$2 deadline=$((SECONDS + TIMEOUT))
   shift 2
   until "$@" >/dev/null 2>&1; do
-    ours "$comp" >/dev/null || fail_with_log "$comp" "$comp exited while waiting for $what"
+    # Only liveness here: right after the fork the child's cmdline is still the shell's, so the
+    # full `ours` check would report a component that is starting as one that exited.
+    alive "$(cat "$RUN/$comp.pid" 2>/dev/null)" || fail_with_log "$comp" "$comp exited while waiting for $what"
     ((SECONDS < deadline)) || fail_with_log "$comp" "timed out after ${TIMEOUT}s waiting for $what"
     sleep 0.5
   done

@@ -9,36 +9,19 @@
  * @module
  */
 
+import { type CommandOutput, runCommand } from "./_run.ts";
+
 const ROOT = new URL("../", import.meta.url).pathname;
 const KUBECTL = `${ROOT}.cache/k8s/bin/kubectl`;
 const KUBECONFIG = `${ROOT}.cache/cluster/kubeconfig`;
 const NS = "kivebpf-system";
 
 /** What a command printed. */
-export interface Output {
-  code: number;
-  stdout: string;
-  stderr: string;
-}
+export type Output = CommandOutput;
 
 /** Runs kubectl against the local cluster from the repository root, as users type it. */
-export async function kubectl(args: string[], stdin?: string): Promise<Output> {
-  const child = new Deno.Command(KUBECTL, {
-    args,
-    cwd: ROOT,
-    env: { KUBECONFIG },
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(stdin));
-    await writer.close();
-  }
-  const out = await child.output();
-  const decoder = new TextDecoder();
-  return { code: out.code, stdout: decoder.decode(out.stdout), stderr: decoder.decode(out.stderr) };
+export function kubectl(args: string[], stdin?: string): Promise<Output> {
+  return runCommand(KUBECTL, args, { cwd: ROOT, env: { KUBECONFIG }, stdin });
 }
 
 /** Like {@linkcode kubectl}, failing with its stderr on a non-zero exit. */

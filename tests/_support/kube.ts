@@ -5,6 +5,7 @@
  * @module
  */
 import { parse } from "yaml";
+import { runCommand } from "../../scripts/_run.ts";
 
 /** An HTTP answer of the API server. */
 export interface KubeResponse {
@@ -91,27 +92,11 @@ export interface KubectlResult {
  * @param args Arguments after `kubectl`.
  * @param stdin Text for standard input, for `-f -`.
  */
-export async function kubectl(args: string[], stdin?: string): Promise<KubectlResult> {
-  const binary = Deno.env.get("KIVEBPF_KUBECTL") ?? "kubectl";
-  const child = new Deno.Command(binary, {
-    args,
+export function kubectl(args: string[], stdin?: string): Promise<KubectlResult> {
+  return runCommand(Deno.env.get("KIVEBPF_KUBECTL") ?? "kubectl", args, {
     cwd: new URL("../../", import.meta.url).pathname,
-    stdin: stdin === undefined ? "null" : "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  if (stdin !== undefined) {
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(stdin));
-    await writer.close();
-  }
-  const output = await child.output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+    stdin,
+  });
 }
 
 /** Finds a free TCP port on loopback. */
