@@ -16,6 +16,8 @@
 set -euo pipefail
 
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+# shellcheck source-path=SCRIPTDIR
+source "$REPO/scripts/_proc.sh"
 BIN="${K8S_BIN_DIR:-$REPO/.cache/k8s/bin}"
 START_TIMEOUT="${APISERVER_START_TIMEOUT:-120}"
 SERVICE_CIDR=10.96.0.0/16
@@ -33,22 +35,8 @@ PKI="$DIR/pki"
 KUBECTL="$BIN/kubectl"
 
 # ---- process helpers --------------------------------------------------------
-# alive PID: true if PID runs (zombies count as exited)
-alive() {
-  local pid=$1 st
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-  st=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo Z)
-  [[ "$st" != Z ]]
-}
 # ours NAME: prints the pid from DIR/NAME.pid if that process is alive and was started for DIR
-ours() {
-  local f="$DIR/$1.pid" pid
-  [[ -f "$f" ]] || return 1
-  pid=$(cat "$f")
-  alive "$pid" || return 1
-  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$DIR" || return 1
-  echo "$pid"
-}
+ours() { pid_of "$DIR/$1.pid" "$DIR"; }
 stop_one() {
   local name=$1 pid i
   if pid=$(ours "$name"); then

@@ -56,25 +56,13 @@ source "$REPO/scripts/cluster/packages.sh"
 source "$REPO/scripts/cluster/pki.sh"
 # shellcheck source-path=SCRIPTDIR
 source "$REPO/scripts/cluster/net.sh"
+# shellcheck source-path=SCRIPTDIR
+source "$REPO/scripts/_proc.sh"
 
 kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG_ADMIN" "$@"; }
 
-# ---- processes ----------------------------------------------------------------------------------
-alive() {
-  local pid=$1 st
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-  st=$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || echo Z)
-  [[ "$st" != Z ]]
-}
 # ours NAME: the pid of component NAME if it runs and was started by this script for this STATE.
-ours() {
-  local f="$RUN/$1.pid" pid
-  [[ -f "$f" ]] || return 1
-  pid=$(cat "$f")
-  alive "$pid" || return 1
-  tr '\0' ' ' < "/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$STATE" || return 1
-  echo "$pid"
-}
+ours() { pid_of "$RUN/$1.pid" "$STATE"; }
 
 # start_proc NAME FILES -- CMD...: start CMD detached (own session, stdio to LOGS/NAME.log) unless
 # it already runs with the same command line and the same content of FILES (its configs); a
