@@ -36,8 +36,14 @@ import { apiStatus, LeaseElector, ResourceWatcher } from "../kube/mod.ts";
 import type { Alert } from "../delivery/mod.ts";
 import type { AgentMetrics } from "../delivery/mod.ts";
 import { buildAlert, buildLossAlert, rfc3339Seconds, type TrapRegistration } from "./alert.ts";
-import { computeDesired, type PodObject, podView, type TrapTarget } from "./desired.ts";
-import { KernelArms } from "./kernel_arms.ts";
+import {
+  computeDesired,
+  type PodObject,
+  podView,
+  type TrapProblem,
+  type TrapTarget,
+} from "./desired.ts";
+import { KernelArms, type SyncResult } from "./kernel_arms.ts";
 import type { Logger } from "./log.ts";
 import { nodeStatusEntries, type PlantOutcome } from "./status.ts";
 
@@ -198,6 +204,10 @@ export class NodeAgent {
   #lastPodEvent = new Map<string, number>();
   #alertSeq = 0;
   #headers = new Map<string, Record<string, string>>();
+  /** This node's registrations the kernel refused, by registration key, with the error. */
+  #armFailures = new Map<string, string>();
+  /** This node's registrations whose `block` the backend cannot enforce (armed to alert). */
+  #blockNotEnforced = new Set<string>();
 
   /**
    * Prepares the agent; it watches, plants and arms nothing until started.
@@ -352,17 +362,30 @@ export class NodeAgent {
       .filter((pod) => !pod.metadata?.deletionTimestamp || true)
       .map(podView);
     const desired = computeDesired(policies, pods);
-    await this.#plant(desired.targets);
+    // Each stage runs on its own: a failure in one (a refused write, a throwing engine) is
+    // logged and retried on the next reconcile, and never keeps the later stages from running.
+    await this.#stage("plant", () => this.#plant(desired.targets));
     const registrations = [...this.#planted.values()].flatMap((p) =>
       p.registration ? [p.registration] : []
     );
-    await this.#publish(registrations);
+    await this.#stage("publish", () => this.#publish(registrations));
     if (this.#leading) {
-      this.#syncKernel(registrations, new Set(policies.map((p) => p.metadata.uid ?? "")));
+      const live = new Set(policies.map((p) => p.metadata.uid ?? ""));
+      await this.#stage("kernel", () => this.#syncKernel(registrations, live));
     }
-    await this.#writeStatus(policies, deleting, desired.problems);
-    if (this.#o.writesPolicyConditions?.() ?? true) await this.#writeConditions(policies);
-    await this.#releaseFinalizers(deleting);
+    await this.#stage("status", () => this.#writeStatus(policies, deleting, desired.problems));
+    if (this.#o.writesPolicyConditions?.() ?? true) {
+      await this.#stage("conditions", () => this.#writeConditions(policies));
+    }
+    await this.#stage("finalizers", () => this.#releaseFinalizers(deleting));
+  }
+
+  async #stage(name: string, run: () => void | Promise<void>): Promise<void> {
+    try {
+      await run();
+    } catch (error) {
+      this.#o.log.error(`reconcile stage ${name} failed`, { error: describe(error) });
+    }
   }
 
   async #plant(targets: readonly TrapTarget[]): Promise<void> {
@@ -524,11 +547,17 @@ export class NodeAgent {
    * policies are dropped here at once, also those published by a node whose agent is gone.
    */
   #syncKernel(own: readonly TrapRegistration[], livePolicies: ReadonlySet<string>): void {
+    if (!this.#engine) {
+      this.#armFailures.clear();
+      this.#blockNotEnforced.clear();
+    }
     const engine = this.#engine;
     if (!engine) return;
     const all = this.#kernelRegistrations(own).filter((r) => livePolicies.has(r.policy.uid));
     this.#refreshHeaders(all).catch(() => {});
-    const { armed, disarmed } = this.#arms.sync(engine, all);
+    const result = this.#arms.sync(engine, all);
+    this.#recordSyncProblems(result);
+    const { armed, disarmed } = result;
     if (this.#o.cgroupFilter) this.#applyCgroupFilter(engine, all);
     if (armed || disarmed) {
       this.#o.log.info("kernel traps updated", { armed, disarmed, inodes: this.#arms.armedInodes });
@@ -537,6 +566,73 @@ export class NodeAgent {
       });
     }
     this.#o.metrics?.trapsArmed.set({}, this.#arms.armedInodes);
+  }
+
+  /** Logs what the kernel refused (each item named) and keeps this node's share for status. */
+  #recordSyncProblems(result: SyncResult): void {
+    const failures = new Map<string, string>();
+    for (const { registrations, error } of result.failed) {
+      for (const r of registrations) {
+        const key = registrationKey(r);
+        const message = describe(error);
+        if (r.node === this.#o.nodeName) failures.set(key, message);
+        if (this.#armFailures.get(key) !== message) {
+          this.#o.log.error("trap not armed in the kernel", {
+            policy: `${r.policy.namespace}/${r.policy.name}`,
+            path: r.path,
+            pod: `${r.pod.namespace}/${r.pod.name}`,
+            container: r.container.name,
+            node: r.node,
+            error: message,
+          });
+        }
+      }
+    }
+    const notEnforced = new Set<string>();
+    for (const r of result.blockNotEnforced) {
+      const key = registrationKey(r);
+      if (r.node === this.#o.nodeName) notEnforced.add(key);
+      if (!this.#blockNotEnforced.has(key)) {
+        this.#o.log.warn("block not enforced: this backend can only alert", {
+          policy: `${r.policy.namespace}/${r.policy.name}`,
+          path: r.path,
+          pod: `${r.pod.namespace}/${r.pod.name}`,
+          backend: this.#engine?.backend,
+        });
+      }
+    }
+    this.#armFailures = failures;
+    this.#blockNotEnforced = notEnforced;
+  }
+
+  /** Status problems the kernel sync found for this node's planted traps. */
+  #kernelProblems(): TrapProblem[] {
+    const problems: TrapProblem[] = [];
+    for (const { target, registration } of this.#planted.values()) {
+      if (!registration) continue;
+      const key = registrationKey(registration);
+      const base = {
+        policy: target.policy,
+        trapIndex: target.trapIndex,
+        path: target.trap.path,
+        pod: { namespace: target.pod.namespace, name: target.pod.name },
+        container: target.container.name,
+      };
+      const failure = this.#armFailures.get(key);
+      if (failure !== undefined) {
+        problems.push({ ...base, reason: REASON_ARM_FAILED, message: failure });
+      }
+      if (this.#blockNotEnforced.has(key)) {
+        problems.push({
+          ...base,
+          reason: REASON_BLOCK_NOT_ENFORCED,
+          message: `the ${
+            this.#engine?.backend ?? "active"
+          } backend cannot deny opens: accesses are reported, not blocked (block needs lsm)`,
+        });
+      }
+    }
+    return problems;
   }
 
   #applyCgroupFilter(engine: TrapEngine, registrations: readonly TrapRegistration[]): void {
@@ -729,8 +825,20 @@ export class NodeAgent {
       this.#o.nodeName,
       this.#o.kernelId,
       this.#engine?.backend,
-      [...this.#planted.values()].map((p) => p.outcome),
-      problems,
+      [...this.#planted.values()].map((p) => {
+        // Planted is not armed: a trap the kernel refused is reported as not armed.
+        const failure = p.registration && this.#armFailures.get(registrationKey(p.registration));
+        return failure === undefined || !p.outcome.ok ? p.outcome : {
+          target: p.target,
+          ok: false as const,
+          reason: REASON_ARM_FAILED,
+          message: failure,
+        };
+      }),
+      [
+        ...problems,
+        ...this.#kernelProblems().filter((p) => p.reason !== REASON_ARM_FAILED),
+      ],
     );
     const live = new Set(policies.map((p) => p.metadata.uid ?? ""));
     const targets = new Map<string, { namespace: string; name: string; status: unknown }>();
@@ -819,9 +927,12 @@ export class NodeAgent {
     for (const policy of policies) {
       const nodes = policy.status?.nodes ?? [];
       const armed = nodes.reduce((sum, node) => sum + node.armed, 0);
-      const problems = nodes.flatMap((node) =>
+      const allProblems = nodes.flatMap((node) =>
         (node.traps ?? []).flatMap((trap) => trap.problems ?? [])
       );
+      // A block that is not enforced is still armed (to alert): a warning, not a gap.
+      const problems = allProblems.filter((p) => p.reason !== REASON_BLOCK_NOT_ENFORCED);
+      const blockNotEnforced = allProblems.length > problems.length;
       const reasons = [...new Set(problems.map((p) => p.reason))].join(", ");
       const [status, reason, message] = armed === 0 && problems.length === 0
         ? ["False", "NoMatch", "no running container matches the policy"]
@@ -833,7 +944,13 @@ export class NodeAgent {
           "PartiallyArmed",
           `${armed} container(s) armed on ${nodes.length} node(s); not armed: ${reasons}`,
         ]
-        : ["True", "Armed", `${armed} container(s) armed on ${nodes.length} node(s)`];
+        : [
+          "True",
+          "Armed",
+          `${armed} container(s) armed on ${nodes.length} node(s)${
+            blockNotEnforced ? "; block not enforced on some (alert only)" : ""
+          }`,
+        ];
       const current = policy.status?.conditions?.find((c) => c.type === "Ready");
       if (
         current?.status === status && current.reason === reason && current.message === message &&
@@ -939,6 +1056,15 @@ export class NodeAgent {
       }
     }
   }
+}
+
+/** Status reason: the trap file is planted, but the kernel refused to arm its inode. */
+export const REASON_ARM_FAILED = "ArmFailed";
+/** Status reason: a `block` trap is armed to alert only; the backend cannot deny opens. */
+export const REASON_BLOCK_NOT_ENFORCED = "BlockNotEnforced";
+
+function registrationKey(r: TrapRegistration): string {
+  return `${r.policy.uid}/${r.trapIndex}/${r.pod.uid}/${r.container.name}/${r.dev}:${r.ino}`;
 }
 
 /** A one-line description of an error, including an API error's message. */

@@ -13,8 +13,38 @@ import type { TrapRegistration } from "./alert.ts";
 
 /** The part of the engine the leader drives. */
 export interface ArmTarget {
+  /** The hook backend; only `lsm` can deny an open (`block`). */
+  readonly backend?: string;
   arm(key: TrapKey, trapId: number, options?: { block?: boolean }): void;
   disarm(key: TrapKey): boolean;
+}
+
+/** An inode the kernel refused to arm, with the registrations that wanted it. */
+export interface ArmFailure {
+  /** The registrations of the inode; each is reported on its own policy and pod. */
+  registrations: readonly TrapRegistration[];
+  /** What the engine said. */
+  error: unknown;
+}
+
+/** What one {@linkcode KernelArms.sync} changed, and what it could not do. */
+export interface SyncResult {
+  /** Inodes newly armed. */
+  armed: number;
+  /** Inodes disarmed. */
+  disarmed: number;
+  /** Inodes that could not be armed (a full map, a refused update); the rest are unaffected. */
+  failed: ArmFailure[];
+  /**
+   * Registrations whose `block` action this backend cannot enforce: they are armed to alert
+   * only (every backend but lsm).
+   */
+  blockNotEnforced: TrapRegistration[];
+}
+
+/** Whether an engine on this backend can deny opens. */
+export function canBlock(target: Pick<ArmTarget, "backend">): boolean {
+  return target.backend === "lsm";
 }
 
 interface InodeEntry {
@@ -43,12 +73,12 @@ export class KernelArms {
    *
    * @param target The engine.
    * @param registrations Every registration of this kernel.
-   * @returns Counts of what changed.
+   * @returns Counts of what changed, and what failed, item by item.
    */
   sync(
     target: ArmTarget,
     registrations: readonly TrapRegistration[],
-  ): { armed: number; disarmed: number } {
+  ): SyncResult {
     const wanted = new Map<string, TrapRegistration[]>();
     for (const registration of registrations) {
       const id = `${registration.dev}:${registration.ino}`;
@@ -56,35 +86,68 @@ export class KernelArms {
       if (list) list.push(registration);
       else wanted.set(id, [registration]);
     }
-    let armed = 0;
-    let disarmed = 0;
+    const result: SyncResult = { armed: 0, disarmed: 0, failed: [], blockNotEnforced: [] };
+    const blocking = canBlock(target);
     for (const [id, entry] of this.#byInode) {
       if (wanted.has(id)) continue;
-      target.disarm(entry.key);
+      try {
+        target.disarm(entry.key);
+      } catch (error) {
+        // Left armed in the kernel: keep it known so the next sync retries, and routing of
+        // its events still works meanwhile.
+        result.failed.push({ registrations: entry.registrations, error });
+        continue;
+      }
       this.#byInode.delete(id);
       this.#byTrapId.delete(entry.trapId);
-      disarmed++;
+      result.disarmed++;
     }
     for (const [id, list] of wanted) {
-      const block = list.some((registration) => registration.action === "block");
+      const wantsBlock = list.some((registration) => registration.action === "block");
+      if (wantsBlock && !blocking) {
+        result.blockNotEnforced.push(...list.filter((r) => r.action === "block"));
+      }
+      // A block the backend cannot enforce is armed to alert: the access is still reported.
+      const block = wantsBlock && blocking;
       const existing = this.#byInode.get(id);
       if (existing) {
         existing.registrations = list;
         if (existing.block !== block) {
-          target.arm(existing.key, existing.trapId, { block });
-          existing.block = block;
+          try {
+            target.arm(existing.key, existing.trapId, { block });
+            existing.block = block;
+          } catch (error) {
+            result.failed.push({ registrations: list, error });
+          }
         }
         continue;
       }
-      const key: TrapKey = { dev: list[0].dev, ino: BigInt(list[0].ino) };
+      let key: TrapKey;
+      try {
+        key = { dev: list[0].dev, ino: BigInt(list[0].ino) };
+      } catch (error) {
+        result.failed.push({ registrations: list, error });
+        continue;
+      }
       const trapId = this.#nextTrapId++;
-      target.arm(key, trapId, { block });
+      try {
+        target.arm(key, trapId, { block });
+      } catch (error) {
+        // One inode the kernel refuses (a full map, a bad key) must not keep the others dark.
+        result.failed.push({ registrations: list, error });
+        continue;
+      }
       const entry = { key, trapId, block, registrations: list };
       this.#byInode.set(id, entry);
       this.#byTrapId.set(trapId, entry);
-      armed++;
+      result.armed++;
     }
-    return { armed, disarmed };
+    return result;
+  }
+
+  /** Whether the registration's inode is armed in the kernel now. */
+  isArmed(registration: Pick<TrapRegistration, "dev" | "ino">): boolean {
+    return this.#byInode.has(`${registration.dev}:${registration.ino}`);
   }
 
   /** Forgets everything (the engine was closed). */

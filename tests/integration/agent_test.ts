@@ -680,3 +680,51 @@ Deno.test("--cgroup-filter: accesses from the trapped container are reported, th
     await assertNoNewAlerts([agent], 1, "the host's read (before the cat) is filtered out");
   });
 });
+
+Deno.test("the shipped samples applied together arm every non-block trap; the block trap alerts and status says BlockNotEnforced", async () => {
+  // Once the full sample's block trap made every reconcile throw on the tracepoint backend:
+  // the seed's /secret.txt never alerted and deleting its policy hung on the finalizer.
+  await withFixture(async (fixture) => {
+    const nginx = await startContainer(fixture);
+    await createPod(kube, {
+      name: "nginx-pod",
+      namespace: "default",
+      node: "node-a",
+      labels: { "security-level": "high" },
+      containerName: "nginx",
+      container: nginx,
+    });
+    fixture.cleanups.push(() =>
+      kube.request("DELETE", `/api/v1/namespaces/default/pods/nginx-pod?gracePeriodSeconds=0`)
+    );
+    const agent = new AgentProcess("node-a", ["--backend", "tracepoint"]);
+    fixture.agents.push(agent);
+    for (const sample of ["kive_v2alpha1_kivepolicy.yaml", "kive_v2alpha1_full_kivepolicy.yaml"]) {
+      const applied = await kubectl(["apply", "-f", `config/samples/${sample}`]);
+      assert.equal(applied.code, 0, applied.stderr);
+    }
+    fixture.cleanups.push(() => deletePolicy("nginx-fake-db-password"));
+    const seedCleanup = () => deletePolicy("kive-sample-policy");
+    await waitFor("node-a to lead and arm three inodes", () =>
+      agent.leading() &&
+      agent.stderrLines.some((l) =>
+        l.includes("kernel traps updated") && l.includes('"inodes":3')
+      ));
+    const status = await waitFor("BlockNotEnforced in the full policy's status", async () => {
+      const entry = await nodeStatus("nginx-fake-db-password", "node-a");
+      // deno-lint-ignore no-explicit-any
+      const problems = (entry?.traps ?? []).flatMap((t: any) => t.problems ?? []);
+      // deno-lint-ignore no-explicit-any
+      return problems.some((p: any) => p.reason === "BlockNotEnforced") ? entry : undefined;
+    });
+    assert.equal(status.armed, 2, "both traps of the full sample armed (the block one to alert)");
+    for (const path of ["/secret.txt", "/etc/nginx/db-password.txt", "/root/.ssh/id_ed25519"]) {
+      const before = agent.alerts().length;
+      await nginx.execOk(["cat", path]);
+      await waitFor(`an alert for ${path}`, () => agent.alerts().length > before);
+    }
+    const blockAlert = agent.alerts().at(-1)!;
+    assert.equal(blockAlert.action, "alerted", "the block trap reports the access, not a block");
+    await seedCleanup();
+  });
+});
