@@ -14,10 +14,11 @@ import {
 } from "@kubernetes/client-node";
 import { parseArgs } from "node:util";
 import { AlertSink, createAgentMetrics, serveMetrics, type StdoutFormat } from "../delivery/mod.ts";
-import { type Backend, BACKENDS, openEngine } from "../engine/mod.ts";
+import { openEngine } from "../engine/mod.ts";
 import { loadKubeConfig } from "../kube/mod.ts";
 import { serveWebhooks, WebhookCertManager } from "../webhook/mod.ts";
 import { NodeAgent } from "./agent.ts";
+import { checkAgentFlags } from "./config.ts";
 import { createLogger, type LogLevel } from "./log.ts";
 import { ContainerTrapPlanter } from "./planter.ts";
 
@@ -71,27 +72,24 @@ export async function runAgent(args: string[]): Promise<number> {
       "cgroup-filter": { type: "boolean", default: false },
     },
   });
-  const log = createLogger(values["log-level"] as LogLevel);
+  const checked = checkAgentFlags(values);
+  if (!checked.ok) {
+    for (const problem of checked.problems) console.error(`agent: ${problem}`);
+    console.error(`\n${AGENT_USAGE}`);
+    return 2;
+  }
+  const { flags } = checked;
+  const log = createLogger(flags["log-level"] as LogLevel);
   if (!values.node) {
     console.error(`agent: --node or $NODE_NAME is required\n\n${AGENT_USAGE}`);
     return 2;
   }
-  const backend = values.backend as Backend | "auto";
-  if (backend !== "auto" && !BACKENDS.includes(backend)) {
-    console.error(
-      `agent: --backend must be auto or one of ${BACKENDS.join(", ")}, got "${backend}"`,
-    );
-    return 2;
-  }
-  if (values.output !== "text" && values.output !== "json") {
-    console.error(`agent: --output must be text or json, got "${values.output}"`);
-    return 2;
-  }
+  const backend = flags.backend;
   const kernelId = values["kernel-id"] ??
     (await Deno.readTextFile(`${values.proc}/sys/kernel/random/boot_id`)).trim();
   const kubeConfig = loadKubeConfig(values.kubeconfig);
   const metrics = createAgentMetrics();
-  const sink = new AlertSink({ stdout: { format: values.output as StdoutFormat }, metrics });
+  const sink = new AlertSink({ stdout: { format: flags.output as StdoutFormat }, metrics });
   let writesConditions = () => true;
   const agent = new NodeAgent({
     writesPolicyConditions: () => writesConditions(),
@@ -107,14 +105,14 @@ export async function runAgent(args: string[]): Promise<number> {
     },
     planter: new ContainerTrapPlanter({ procRoot: values.proc, cgroupRoot: values["cgroup-root"] }),
     output: sink,
-    openEngine: () => openEngine({ backend, maxTraps: Number(values["max-traps"]) }),
+    openEngine: () => openEngine({ backend, maxTraps: flags["max-traps"] }),
     log,
     metrics,
-    leaseSeconds: Number(values["lease-seconds"]),
+    leaseSeconds: flags["lease-seconds"],
     cgroupFilter: values["cgroup-filter"],
   });
   const stopping = new AbortController();
-  const metricsPort = Number(values["metrics-port"]);
+  const metricsPort = flags["metrics-port"];
   const metricsServer = metricsPort > 0
     ? serveMetrics(metrics.registry, { port: metricsPort, signal: stopping.signal })
     : undefined;
