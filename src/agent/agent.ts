@@ -547,10 +547,6 @@ export class NodeAgent {
    * policies are dropped here at once, also those published by a node whose agent is gone.
    */
   #syncKernel(own: readonly TrapRegistration[], livePolicies: ReadonlySet<string>): void {
-    if (!this.#engine) {
-      this.#armFailures.clear();
-      this.#blockNotEnforced.clear();
-    }
     const engine = this.#engine;
     if (!engine) return;
     const all = this.#kernelRegistrations(own).filter((r) => livePolicies.has(r.policy.uid));
@@ -571,13 +567,14 @@ export class NodeAgent {
   /** Logs what the kernel refused (each item named) and keeps this node's share for status. */
   #recordSyncProblems(result: SyncResult): void {
     const failures = new Map<string, string>();
-    for (const { registrations, error } of result.failed) {
+    for (const { registrations, error, op } of result.failed) {
+      const message = describe(error);
       for (const r of registrations) {
         const key = registrationKey(r);
-        const message = describe(error);
-        if (r.node === this.#o.nodeName) failures.set(key, message);
+        // A failed disarm leaves the inode armed: only failed arms are gaps in status.
+        if (op === "arm" && r.node === this.#o.nodeName) failures.set(key, message);
         if (this.#armFailures.get(key) !== message) {
-          this.#o.log.error("trap not armed in the kernel", {
+          this.#o.log.error(`cannot ${op} trap in the kernel`, {
             policy: `${r.policy.namespace}/${r.policy.name}`,
             path: r.path,
             pod: `${r.pod.namespace}/${r.pod.name}`,
@@ -605,26 +602,20 @@ export class NodeAgent {
     this.#blockNotEnforced = notEnforced;
   }
 
-  /** Status problems the kernel sync found for this node's planted traps. */
-  #kernelProblems(): TrapProblem[] {
+  /**
+   * Status problems for this node's block traps that are armed to alert only. (Traps the
+   * kernel refused are reported as not armed in their plant outcome instead.)
+   */
+  #blockProblems(): TrapProblem[] {
     const problems: TrapProblem[] = [];
     for (const { target, registration } of this.#planted.values()) {
-      if (!registration) continue;
-      const key = registrationKey(registration);
-      const base = {
-        policy: target.policy,
-        trapIndex: target.trapIndex,
-        path: target.trap.path,
-        pod: { namespace: target.pod.namespace, name: target.pod.name },
-        container: target.container.name,
-      };
-      const failure = this.#armFailures.get(key);
-      if (failure !== undefined) {
-        problems.push({ ...base, reason: REASON_ARM_FAILED, message: failure });
-      }
-      if (this.#blockNotEnforced.has(key)) {
+      if (registration && this.#blockNotEnforced.has(registrationKey(registration))) {
         problems.push({
-          ...base,
+          policy: target.policy,
+          trapIndex: target.trapIndex,
+          path: target.trap.path,
+          pod: { namespace: target.pod.namespace, name: target.pod.name },
+          container: target.container.name,
           reason: REASON_BLOCK_NOT_ENFORCED,
           message: `the ${
             this.#engine?.backend ?? "active"
@@ -673,6 +664,9 @@ export class NodeAgent {
       const engine = this.#engine;
       this.#engine = undefined;
       this.#arms.reset();
+      // What the kernel refused was this engine's verdict; a follower has none to report.
+      this.#armFailures.clear();
+      this.#blockNotEnforced.clear();
       if (engine) {
         await engine.close();
         await this.#engineLoop;
@@ -835,10 +829,7 @@ export class NodeAgent {
           message: failure,
         };
       }),
-      [
-        ...problems,
-        ...this.#kernelProblems().filter((p) => p.reason !== REASON_ARM_FAILED),
-      ],
+      [...problems, ...this.#blockProblems()],
     );
     const live = new Set(policies.map((p) => p.metadata.uid ?? ""));
     const targets = new Map<string, { namespace: string; name: string; status: unknown }>();

@@ -19,8 +19,10 @@ export interface ArmTarget {
   disarm(key: TrapKey): boolean;
 }
 
-/** An inode the kernel refused to arm, with the registrations that wanted it. */
+/** An inode the kernel refused to arm or disarm, with the registrations behind it. */
 export interface ArmFailure {
+  /** What was refused: arming leaves a gap; a refused disarm leaves the inode armed. */
+  op: "arm" | "disarm";
   /** The registrations of the inode; each is reported on its own policy and pod. */
   registrations: readonly TrapRegistration[];
   /** What the engine said. */
@@ -33,7 +35,7 @@ export interface SyncResult {
   armed: number;
   /** Inodes disarmed. */
   disarmed: number;
-  /** Inodes that could not be armed (a full map, a refused update); the rest are unaffected. */
+  /** Inodes the kernel refused (a full map, a refused update); the rest are unaffected. */
   failed: ArmFailure[];
   /**
    * Registrations whose `block` action this backend cannot enforce: they are armed to alert
@@ -95,7 +97,7 @@ export class KernelArms {
       } catch (error) {
         // Left armed in the kernel: keep it known so the next sync retries, and routing of
         // its events still works meanwhile.
-        result.failed.push({ registrations: entry.registrations, error });
+        result.failed.push({ op: "disarm", registrations: entry.registrations, error });
         continue;
       }
       this.#byInode.delete(id);
@@ -117,7 +119,7 @@ export class KernelArms {
             target.arm(existing.key, existing.trapId, { block });
             existing.block = block;
           } catch (error) {
-            result.failed.push({ registrations: list, error });
+            result.failed.push({ op: "arm", registrations: list, error });
           }
         }
         continue;
@@ -126,7 +128,7 @@ export class KernelArms {
       try {
         key = { dev: list[0].dev, ino: BigInt(list[0].ino) };
       } catch (error) {
-        result.failed.push({ registrations: list, error });
+        result.failed.push({ op: "arm", registrations: list, error });
         continue;
       }
       const trapId = this.#nextTrapId++;
@@ -134,7 +136,7 @@ export class KernelArms {
         target.arm(key, trapId, { block });
       } catch (error) {
         // One inode the kernel refuses (a full map, a bad key) must not keep the others dark.
-        result.failed.push({ registrations: list, error });
+        result.failed.push({ op: "arm", registrations: list, error });
         continue;
       }
       const entry = { key, trapId, block, registrations: list };

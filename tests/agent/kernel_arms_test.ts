@@ -165,6 +165,7 @@ Deno.test("KernelArms.sync() isolates an inode the kernel refuses: the others st
   assert.equal(result.armed, 2);
   assert.equal(result.failed.length, 1);
   assert.deepEqual(result.failed[0].registrations, [refused]);
+  assert.equal(result.failed[0].op, "arm");
   assert.ok(!arms.isArmed(refused));
   const trapId = engine.armed.get("42:8")!.trapId;
   assert.deepEqual(arms.route(event(trapId, 8n)).map((r) => r.policy.name), ["q"]);

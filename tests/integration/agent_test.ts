@@ -90,6 +90,21 @@ async function startContainer(fixture: { containers: RuncContainer[] }): Promise
   return container;
 }
 
+/** Creates a Pod object for a container and deletes it when the fixture ends. */
+async function createFixturePod(
+  fixture: { cleanups: (() => Promise<unknown>)[] },
+  options: Parameters<typeof createPod>[1],
+): ReturnType<typeof createPod> {
+  const pod = await createPod(kube, options);
+  fixture.cleanups.push(() =>
+    kube.request(
+      "DELETE",
+      `/api/v1/namespaces/${options.namespace}/pods/${options.name}?gracePeriodSeconds=0`,
+    )
+  );
+  return pod;
+}
+
 /** Waits a moment and checks no (further) alert came: the absence of an event needs a wait. */
 async function assertNoNewAlerts(
   agents: AgentProcess[],
@@ -109,7 +124,7 @@ Deno.test("the seed's policy arms /secret.txt in the matching container only and
   await withFixture(async (fixture) => {
     const nginx = await startContainer(fixture);
     const other = await startContainer(fixture);
-    const pod = await createPod(kube, {
+    const pod = await createFixturePod(fixture, {
       name: "nginx-pod",
       namespace: "default",
       node: "node-a",
@@ -117,10 +132,7 @@ Deno.test("the seed's policy arms /secret.txt in the matching container only and
       containerName: "nginx",
       container: nginx,
     });
-    fixture.cleanups.push(() =>
-      kube.request("DELETE", `/api/v1/namespaces/default/pods/nginx-pod?gracePeriodSeconds=0`)
-    );
-    await createPod(kube, {
+    await createFixturePod(fixture, {
       name: "other-pod",
       namespace: "default",
       node: "node-a",
@@ -128,9 +140,6 @@ Deno.test("the seed's policy arms /secret.txt in the matching container only and
       containerName: "nginx",
       container: other,
     });
-    fixture.cleanups.push(() =>
-      kube.request("DELETE", `/api/v1/namespaces/default/pods/other-pod?gracePeriodSeconds=0`)
-    );
     const metricsPort = freePort();
     const agent = new AgentProcess("node-a", ["--metrics-port", `${metricsPort}`]);
     fixture.agents.push(agent);
@@ -251,16 +260,13 @@ Deno.test("create never rewrites an existing file; a symlink planted by the cont
       `printf 'keep\\n' > /existing.txt && chmod 640 /existing.txt && ln -s ${canary} /escape.txt && mkdir /d && ln -s / /d/up`,
     ]);
     const existingBefore = await hostStat(container, "/existing.txt");
-    await createPod(kube, {
+    await createFixturePod(fixture, {
       name: "files-pod",
       namespace: "default",
       node: "node-a",
       containerName: "app",
       container,
     });
-    fixture.cleanups.push(() =>
-      kube.request("DELETE", `/api/v1/namespaces/default/pods/files-pod?gracePeriodSeconds=0`)
-    );
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     await applyPolicy("files-policy", {
@@ -302,16 +308,13 @@ Deno.test("create never rewrites an existing file; a symlink planted by the cont
 Deno.test("policy update, container restart, agent restart and pod delete each converge", async () => {
   await withFixture(async (fixture) => {
     const first = await startContainer(fixture);
-    const pod = await createPod(kube, {
+    const pod = await createFixturePod(fixture, {
       name: "web",
       namespace: "default",
       node: "node-a",
       containerName: "web",
       container: first,
     });
-    fixture.cleanups.push(() =>
-      kube.request("DELETE", `/api/v1/namespaces/default/pods/web?gracePeriodSeconds=0`)
-    );
     let agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     await applyPolicy("web-policy", {
@@ -385,16 +388,13 @@ Deno.test("policy update, container restart, agent restart and pod delete each c
 Deno.test("deleting a policy disarms it and releases the finalizer; then accesses raise nothing", async () => {
   await withFixture(async (fixture) => {
     const container = await startContainer(fixture);
-    await createPod(kube, {
+    await createFixturePod(fixture, {
       name: "del-pod",
       namespace: "default",
       node: "node-a",
       containerName: "app",
       container,
     });
-    fixture.cleanups.push(() =>
-      kube.request("DELETE", `/api/v1/namespaces/default/pods/del-pod?gracePeriodSeconds=0`)
-    );
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     await applyPolicy("del-policy", {
@@ -421,7 +421,7 @@ Deno.test("two agents on one kernel: one leader arms both nodes' traps, one aler
   await withFixture(async (fixture) => {
     const onA = await startContainer(fixture);
     const onB = await startContainer(fixture);
-    await createPod(kube, {
+    await createFixturePod(fixture, {
       name: "pod-a",
       namespace: "default",
       node: "node-a",
@@ -429,7 +429,7 @@ Deno.test("two agents on one kernel: one leader arms both nodes' traps, one aler
       containerName: "app",
       container: onA,
     });
-    await createPod(kube, {
+    await createFixturePod(fixture, {
       name: "pod-b",
       namespace: "default",
       node: "node-b",
@@ -437,12 +437,6 @@ Deno.test("two agents on one kernel: one leader arms both nodes' traps, one aler
       containerName: "app",
       container: onB,
     });
-    fixture.cleanups.push(() =>
-      kube.request("DELETE", `/api/v1/namespaces/default/pods/pod-a?gracePeriodSeconds=0`)
-    );
-    fixture.cleanups.push(() =>
-      kube.request("DELETE", `/api/v1/namespaces/default/pods/pod-b?gracePeriodSeconds=0`)
-    );
     const a = new AgentProcess("node-a");
     const b = new AgentProcess("node-b");
     fixture.agents.push(a, b);
@@ -508,16 +502,13 @@ Deno.test("callbacks: the receiver gets the POST and stdout does not; a receiver
     const port = server.addr.port;
     fixture.cleanups.push(() => server.shutdown());
     const container = await startContainer(fixture);
-    await createPod(kube, {
+    await createFixturePod(fixture, {
       name: "cb-pod",
       namespace: "default",
       node: "node-a",
       containerName: "app",
       container,
     });
-    fixture.cleanups.push(() =>
-      kube.request("DELETE", `/api/v1/namespaces/default/pods/cb-pod?gracePeriodSeconds=0`)
-    );
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     await applyPolicy("cb-policy", {
@@ -575,16 +566,13 @@ Deno.test("v2alpha1 callbacks carry headers from a labelled Secret, and unlabell
       );
     }
     const container = await startContainer(fixture);
-    await createPod(kube, {
+    await createFixturePod(fixture, {
       name: "hdr-pod",
       namespace: "default",
       node: "node-a",
       containerName: "app",
       container,
     });
-    fixture.cleanups.push(() =>
-      kube.request("DELETE", `/api/v1/namespaces/default/pods/hdr-pod?gracePeriodSeconds=0`)
-    );
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     const url = `http://127.0.0.1:${server.addr.port}/ingest`;
@@ -647,16 +635,13 @@ Deno.test("v2alpha1 callbacks carry headers from a labelled Secret, and unlabell
 Deno.test("--cgroup-filter: accesses from the trapped container are reported, the host's are skipped", async () => {
   await withFixture(async (fixture) => {
     const container = await startContainer(fixture);
-    await createPod(kube, {
+    await createFixturePod(fixture, {
       name: "cg-pod",
       namespace: "default",
       node: "node-a",
       containerName: "app",
       container,
     });
-    fixture.cleanups.push(() =>
-      kube.request("DELETE", `/api/v1/namespaces/default/pods/cg-pod?gracePeriodSeconds=0`)
-    );
     const agent = new AgentProcess("node-a", ["--cgroup-filter"]);
     fixture.agents.push(agent);
     await applyPolicy("cg-policy", {
@@ -686,7 +671,7 @@ Deno.test("the shipped samples applied together arm every non-block trap; the bl
   // the seed's /secret.txt never alerted and deleting its policy hung on the finalizer.
   await withFixture(async (fixture) => {
     const nginx = await startContainer(fixture);
-    await createPod(kube, {
+    await createFixturePod(fixture, {
       name: "nginx-pod",
       namespace: "default",
       node: "node-a",
@@ -694,9 +679,6 @@ Deno.test("the shipped samples applied together arm every non-block trap; the bl
       containerName: "nginx",
       container: nginx,
     });
-    fixture.cleanups.push(() =>
-      kube.request("DELETE", `/api/v1/namespaces/default/pods/nginx-pod?gracePeriodSeconds=0`)
-    );
     const agent = new AgentProcess("node-a", ["--backend", "tracepoint"]);
     fixture.agents.push(agent);
     for (const sample of ["kive_v2alpha1_kivepolicy.yaml", "kive_v2alpha1_full_kivepolicy.yaml"]) {
