@@ -8,8 +8,9 @@
  *   lsm         lsm/file_open            (can deny: TRAP_FLAG_BLOCK)
  *   fentry      fentry/security_file_open
  *   kprobe      kprobe/security_file_open
- *   tracepoint  tp_btf/sys_exit          (open-like syscalls, fd -> file; trap_sys_exit
- *                                         on 6.2+, else trap_sys_exit_compat)
+ *   tracepoint  tp_btf/sys_exit          (open-like syscalls, 64-bit and i386, fd -> file;
+ *                                         trap_sys_exit on 6.2+, else trap_sys_exit_compat)
+ *               tp_btf/io_uring_*        (io_uring opens; see trap_tracepoint.h)
  *   (always)    tp_btf/sched_process_exec
  *
  * Cheapest checks first: with nothing armed every program returns at once; with
@@ -34,13 +35,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 #define KV_O_APPEND 00002000
 #define KV_O_PATH 010000000
 #define KV_FMODE_EXEC 0x20 /* __FMODE_EXEC, set in f_flags by open_exec() */
-
-/* x86_64 syscall numbers of the calls that return a new file descriptor for a path. */
-#define NR_open 2
-#define NR_creat 85
-#define NR_openat 257
-#define NR_open_by_handle_at 304
-#define NR_openat2 437
 
 #define PATH_MAX_DEPTH 40     /* components walked per path */
 #define NAME_READ_MAX 256     /* bytes read per component (NAME_MAX + NUL) */
@@ -405,60 +399,6 @@ int BPF_KPROBE(trap_kprobe_file_open, struct file *file)
 	return 0;
 }
 
-/*
- * The file behind the fd an open-like syscall returned, or NULL. task -> files ->
- * fdt are BTF-typed: plain loads. fdt->fd is a pointer to pointers, which the
- * verifier types as a plain number, so fd[ret] takes a probe read.
- */
-static __always_inline struct file *returned_file(struct pt_regs *regs, long ret)
-{
-	if (ret < 0)
-		return NULL;
-	long nr = regs->orig_ax;
-	if (nr != NR_openat && nr != NR_open && nr != NR_openat2 && nr != NR_creat &&
-	    nr != NR_open_by_handle_at)
-		return NULL;
-	if (skip_task())
-		return NULL;
-	struct task_struct *task = bpf_get_current_task_btf();
-	struct fdtable *fdt = task->files->fdt;
-	if ((unsigned long)ret >= fdt->max_fds)
-		return NULL;
-	struct file **fds = fdt->fd;
-	struct file *file = NULL;
-	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[ret]))
-		return NULL;
-	return file;
-}
-
-/* Kernel 6.2+: the file made a BTF pointer again, the rest is plain loads. */
-SEC("tp_btf/sys_exit")
-int BPF_PROG(trap_sys_exit, struct pt_regs *regs, long ret)
-{
-	struct file *file = returned_file(regs, ret);
-	if (!file)
-		return 0;
-	file = bpf_rdonly_cast(file, bpf_core_type_id_kernel(struct file));
-	struct trap_key key;
-	btf_key(file, &key);
-	on_key(file, &key, TRAP_BACKEND_TRACEPOINT, 0);
-	return 0;
-}
-
-/* Kernel 6.1: the same with probe reads from the file on. */
-SEC("tp_btf/sys_exit")
-int BPF_PROG(trap_sys_exit_compat, struct pt_regs *regs, long ret)
-{
-	struct file *file = returned_file(regs, ret);
-	if (!file)
-		return 0;
-	struct trap_key key;
-	if (probe_key(file, &key))
-		return 0;
-	on_key(file, &key, TRAP_BACKEND_TRACEPOINT, 0);
-	return 0;
-}
-
 SEC("tp_btf/sched_process_exec")
 int BPF_PROG(trap_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm *bprm)
 {
@@ -472,3 +412,6 @@ int BPF_PROG(trap_exec, struct task_struct *p, pid_t old_pid, struct linux_binpr
 	on_key(file, &key, TRAP_BACKEND_EXEC, TRAP_MAY_EXEC | TRAP_MAY_OPEN);
 	return 0;
 }
+
+/* The tracepoint backend: syscall exits and io_uring completions. */
+#include "trap_tracepoint.h"

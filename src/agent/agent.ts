@@ -653,7 +653,7 @@ export class NodeAgent {
       }
       this.#engine = engine;
       this.#leading = true;
-      log.info("leading kernel", { kernelId, backend: engine.backend });
+      log.info("leading kernel", { kernelId, backend: engine.backend, programs: engine.programs });
       metrics?.leader.set({ kernel_id: kernelId }, 1);
       metrics?.backendInfo.set({ backend: engine.backend }, 1);
       this.#engineLoop = this.#readEvents(engine);

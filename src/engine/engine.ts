@@ -2,17 +2,12 @@ import {
   BpfError,
   type BpfLink,
   type BpfMap,
-  BpfObject,
+  type BpfObject,
   openAndClose,
   threadId,
 } from "../bpf/mod.ts";
-import {
-  TRAP_CONFIG_SIZE,
-  TRAP_FLAG_BLOCK,
-  TRAP_KEY_SIZE,
-  TRAP_LEARNED_SIZE,
-  TRAP_VALUE_SIZE,
-} from "./_event.ts";
+import { loadBackend, type Loaded, type TrapConfig, writeConfig } from "./load.ts";
+import { TRAP_FLAG_BLOCK, TRAP_KEY_SIZE, TRAP_LEARNED_SIZE, TRAP_VALUE_SIZE } from "./_event.ts";
 import type { StartMessage, WorkerMessage } from "./_ring_worker.ts";
 import { toKernelDev } from "./dev.ts";
 import type {
@@ -28,15 +23,6 @@ import type {
 /** Backends in the order automatic mode tries them. */
 export const BACKENDS: readonly Backend[] = ["lsm", "fentry", "kprobe", "tracepoint"];
 
-/** Each backend's program; where there are several, the first that loads is used. */
-const PROGRAMS: Record<Backend, readonly string[]> = {
-  lsm: ["trap_lsm_file_open"],
-  fentry: ["trap_fentry_file_open"],
-  kprobe: ["trap_kprobe_file_open"],
-  // bpf_rdonly_cast (6.2+) first, then the probe-read variant for 6.1.
-  tracepoint: ["trap_sys_exit", "trap_sys_exit_compat"],
-};
-const EXEC_PROGRAM = "trap_exec";
 const PAGE_SIZE = 4096;
 const STOP_TIMEOUT_MS = 5000;
 /** Batches the reader Worker may have posted and the consumer not yet taken before it pauses. */
@@ -142,74 +128,6 @@ function checkKey(key: TrapKey): void {
   if (typeof key.ino !== "bigint" || key.ino < 0n || key.ino >= 1n << 64n) {
     throw new RangeError(`Trap key ino must be a 64-bit bigint, got ${String(key.ino)}`);
   }
-}
-
-interface Loaded {
-  obj: BpfObject;
-  links: BpfLink[];
-}
-
-/** The `.bss` global `struct trap_config` (bpf/trap_event.h), as user space last wrote it. */
-interface TrapConfig {
-  agentTgid: number;
-  learnTgid: number;
-  learnPid: number;
-  armed: number;
-  cgroupFilter: number;
-}
-
-function loadBackend(
-  path: string,
-  backend: Backend,
-  sizes: { maxTraps: number; ringBufferBytes: number; maxCgroups: number },
-  config: TrapConfig,
-): Loaded {
-  const variants = PROGRAMS[backend];
-  for (let i = 0;; i++) {
-    try {
-      return loadProgram(path, variants[i], sizes, config);
-    } catch (error) {
-      if (i + 1 >= variants.length || !(error instanceof BpfError)) throw error;
-    }
-  }
-}
-
-function loadProgram(
-  path: string,
-  program: string,
-  sizes: { maxTraps: number; ringBufferBytes: number; maxCgroups: number },
-  config: TrapConfig,
-): Loaded {
-  const obj = BpfObject.open(path);
-  const links: BpfLink[] = [];
-  try {
-    for (const p of obj.programs()) {
-      p.setAutoload(p.name === program || p.name === EXEC_PROGRAM);
-    }
-    obj.map("trap_map").setMaxEntries(sizes.maxTraps);
-    obj.map("lost_counts").setMaxEntries(sizes.maxTraps + 1);
-    obj.map("trapped_cgroups").setMaxEntries(sizes.maxCgroups);
-    obj.map("events").setMaxEntries(sizes.ringBufferBytes);
-    obj.load();
-    writeConfig(obj.map(".bss"), config);
-    links.push(obj.program(program).attach());
-    links.push(obj.program(EXEC_PROGRAM).attach());
-    return { obj, links };
-  } catch (error) {
-    obj.close(); // destroys the links attached so far
-    throw error;
-  }
-}
-
-function writeConfig(bss: BpfMap, config: TrapConfig): void {
-  const value = new Uint8Array(TRAP_CONFIG_SIZE);
-  const v = new DataView(value.buffer);
-  v.setUint32(0, config.agentTgid, true);
-  v.setUint32(4, config.learnTgid, true);
-  v.setUint32(8, config.learnPid, true);
-  v.setUint32(12, config.armed, true);
-  v.setUint32(16, config.cgroupFilter, true);
-  bss.update(new Uint8Array(4), value);
 }
 
 function encodeCgroupId(id: bigint): Uint8Array<ArrayBuffer> {
@@ -335,6 +253,7 @@ interface TrapSlot {
 export class TrapEngine {
   #obj: BpfObject;
   #links: BpfLink[];
+  #programs: readonly string[];
   #backend: Backend;
   #attempts: BackendAttempt[];
   #trapMap: BpfMap;
@@ -382,6 +301,7 @@ export class TrapEngine {
   ) {
     this.#obj = loaded.obj;
     this.#links = loaded.links;
+    this.#programs = loaded.programs;
     this.#backend = backend;
     this.#attempts = attempts;
     this.#trapMap = loaded.obj.map("trap_map");
@@ -466,6 +386,11 @@ export class TrapEngine {
   /** Backends tried before the active one, and why they failed (empty when forced or first). */
   get attempts(): readonly BackendAttempt[] {
     return this.#attempts;
+  }
+
+  /** The BPF programs attached, e.g. `["trap_sys_exit", "trap_io_uring_complete", ...]`. */
+  get programs(): readonly string[] {
+    return this.#programs;
   }
 
   /** Whether {@linkcode TrapEngine.close} has completed. */

@@ -79,6 +79,10 @@ Deno.test("BpfObject lists the programs of every backend and the trap maps", asy
     trap_kprobe_file_open: "kprobe/security_file_open",
     trap_sys_exit: "tp_btf/sys_exit",
     trap_sys_exit_compat: "tp_btf/sys_exit",
+    trap_io_uring_complete: "tp_btf/io_uring_complete",
+    trap_io_uring_overflow: "tp_btf/io_uring_cqe_overflow",
+    trap_io_uring_submit: "tp_btf/io_uring_submit_req",
+    trap_io_uring_submit_sqe: "tp_btf/io_uring_submit_sqe",
     trap_exec: "tp_btf/sched_process_exec",
   });
   const trapMap = obj.map("trap_map");

@@ -125,7 +125,8 @@ Deno.test("close() detaches every link, closes the maps and ends the event strea
   await withEngine((engine) => {
     engine.armPath(trap, 205);
     const during = bpfFds();
-    assert.equal(engine.linkFds.length, 2);
+    assert.equal(engine.linkFds.length, engine.programs.length, "one link per program");
+    assert.ok(engine.programs.includes("trap_exec"));
     for (const fd of engine.linkFds) assert.ok(during.links.includes(fd), `link fd ${fd}`);
     assert.ok(during.maps.includes(engine.trapMapFd), "trap map fd");
   });
