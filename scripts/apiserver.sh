@@ -4,6 +4,8 @@
 # Usage: scripts/apiserver.sh start DIR    # certs, data, logs, kubeconfig all under DIR
 #        scripts/apiserver.sh stop DIR     # stop both processes, wait for them to exit
 #        scripts/apiserver.sh status DIR   # exit 0 if the apiserver in DIR is ready
+#        scripts/apiserver.sh stop-apiserver DIR   # an outage: stop kube-apiserver only, etcd stays
+#        scripts/apiserver.sh start-apiserver DIR  # end it: start it again on the same port
 #
 # After `start`:
 #   DIR/kubeconfig      admin kubeconfig (client cert in group system:masters)
@@ -26,7 +28,7 @@ SERVICE_IP=10.96.0.1
 log() { printf '[apiserver %s] %s\n' "$(date +%H:%M:%S)" "$*" >&2; }
 die() { log "ERROR: $*"; exit 1; }
 
-usage() { sed -n '2,15p' "${BASH_SOURCE[0]}" >&2; exit 2; }
+usage() { sed -n '2,17p' "${BASH_SOURCE[0]}" >&2; exit 2; }
 [[ $# -eq 2 ]] || usage
 CMD=$1
 mkdir -p "$2"
@@ -216,6 +218,35 @@ EOF
   mv "$DIR/env.tmp" "$DIR/env"
 }
 
+wait_ready() {
+  log "kube-apiserver: waiting up to ${START_TIMEOUT}s for /readyz"
+  local deadline=$((SECONDS + START_TIMEOUT)) pid
+  pid=$(cat "$DIR/kube-apiserver.pid")
+  until ready; do
+    alive "$pid" || fail_with_log kube-apiserver "kube-apiserver exited before becoming ready"
+    ours etcd >/dev/null || fail_with_log etcd "etcd exited"
+    ((SECONDS < deadline)) || {
+      "$KUBECTL" --kubeconfig "$DIR/kubeconfig" --request-timeout=5s get --raw '/readyz?verbose' 2>&1 | grep -v '\[+\]' >&2 || true
+      fail_with_log kube-apiserver "kube-apiserver not ready after ${START_TIMEOUT}s"
+    }
+    sleep 0.5
+  done
+}
+
+# Restarts kube-apiserver alone, on the ports of DIR/env, with the etcd that kept running.
+do_start_apiserver() {
+  [[ -f "$DIR/env" ]] || die "$DIR/env missing: run start first"
+  ours etcd >/dev/null || die "etcd of $DIR is not running: run start"
+  ours kube-apiserver >/dev/null && { log "kube-apiserver already running"; return 0; }
+  APISERVER_PORT=$(sed -n 's/^APISERVER_PORT=//p' "$DIR/env")
+  ETCD_PORT=$(sed -n 's/^ETCD_PORT=//p' "$DIR/env")
+  local rc=0
+  start_apiserver || rc=$?
+  [[ $rc == 0 ]] || die "kube-apiserver: port $APISERVER_PORT is taken"
+  wait_ready
+  log "kube-apiserver back on https://127.0.0.1:$APISERVER_PORT"
+}
+
 do_start() {
   local t0 b
   t0=$(date +%s.%N)
@@ -246,18 +277,7 @@ do_start() {
   [[ $rc == 0 ]] || die "could not find free ports after $try tries"
   write_env
   write_kubeconfig "https://127.0.0.1:$APISERVER_PORT"
-  log "kube-apiserver: waiting up to ${START_TIMEOUT}s for /readyz"
-  local deadline=$((SECONDS + START_TIMEOUT)) pid
-  pid=$(cat "$DIR/kube-apiserver.pid")
-  until ready; do
-    alive "$pid" || fail_with_log kube-apiserver "kube-apiserver exited before becoming ready"
-    ours etcd >/dev/null || fail_with_log etcd "etcd exited"
-    ((SECONDS < deadline)) || {
-      "$KUBECTL" --kubeconfig "$DIR/kubeconfig" --request-timeout=5s get --raw '/readyz?verbose' 2>&1 | grep -v '\[+\]' >&2 || true
-      fail_with_log kube-apiserver "kube-apiserver not ready after ${START_TIMEOUT}s"
-    }
-    sleep 0.5
-  done
+  wait_ready
   log "ready in $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s: https://127.0.0.1:$APISERVER_PORT (kubeconfig $DIR/kubeconfig)"
 }
 
@@ -266,6 +286,10 @@ case "$CMD" in
   stop)
     stop_one kube-apiserver; stop_one etcd
     log "stopped ($DIR)" ;;
+  stop-apiserver)
+    stop_one kube-apiserver
+    log "kube-apiserver stopped ($DIR); etcd keeps running" ;;
+  start-apiserver) do_start_apiserver ;;
   status)
     if ours kube-apiserver >/dev/null && [[ -f "$DIR/kubeconfig" ]] && ready; then
       log "ready ($(grep APISERVER_URL "$DIR/env"))"

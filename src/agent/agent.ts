@@ -269,6 +269,12 @@ export class NodeAgent {
         this.#leadership = this.#leadership.then(() => this.#setLeading(leading));
       },
       onError: (error) => options.log.warn("lease update failed", { error: describe(error) }),
+      onTakeover: ({ seconds, previousHolder }) => {
+        options.log.info("took over the kernel's Lease", { previousHolder, seconds });
+        const labels = { kernel_id: options.kernelId };
+        options.metrics?.leaseTakeoverSeconds.set(labels, seconds);
+        options.metrics?.leaseTakeovers.inc(labels);
+      },
     });
   }
 

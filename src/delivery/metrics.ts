@@ -216,6 +216,8 @@ export const METRIC_NAMES = {
   trapsArmed: "kivebpf_traps_armed",
   backendInfo: "kivebpf_backend_info",
   leader: "kivebpf_leader",
+  leaseTakeoverSeconds: "kivebpf_lease_takeover_seconds",
+  leaseTakeovers: "kivebpf_lease_takeovers_total",
 } as const;
 
 /** Every metric the agent exports, registered in one {@linkcode Registry}. */
@@ -243,6 +245,14 @@ export interface AgentMetrics {
   backendInfo: Gauge;
   /** 1 while this agent holds the Lease of its kernel, else 0. */
   leader: Gauge;
+  /**
+   * Seconds from the last change of the kernel's Lease, as this agent saw it, to this agent
+   * taking it over: the blind window of a takeover where the programs do not outlive the
+   * previous leader. The last takeover's value.
+   */
+  leaseTakeoverSeconds: Gauge;
+  /** Takeovers of the kernel's Lease by this agent. */
+  leaseTakeovers: Counter;
 }
 
 /**
@@ -291,6 +301,16 @@ export function createAgentMetrics(registry: Registry = new Registry()): AgentMe
     leader: registry.gauge(
       METRIC_NAMES.leader,
       "1 while this agent leads its kernel, else 0.",
+      ["kernel_id"],
+    ),
+    leaseTakeoverSeconds: registry.gauge(
+      METRIC_NAMES.leaseTakeoverSeconds,
+      "Seconds from the Lease's last change, as this agent saw it, to its last takeover.",
+      ["kernel_id"],
+    ),
+    leaseTakeovers: registry.counter(
+      METRIC_NAMES.leaseTakeovers,
+      "Takeovers of the kernel's Lease by this agent.",
       ["kernel_id"],
     ),
   };

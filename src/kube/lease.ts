@@ -4,6 +4,12 @@
  * for a whole lease duration on its OWN clock (so clock skew between nodes does not matter);
  * every write is conditional on the resourceVersion read, so two candidates never both win.
  *
+ * Unlike client-go, leadership fails OPEN: a holder that cannot reach the API server keeps
+ * leading until it reads the Lease and sees another holder. For a tripwire, two agents reporting
+ * the same access for a moment after a partition is a duplicate; none reporting is a blind spot.
+ * A candidate checks again right when the record it watches would expire, so a dead holder is
+ * replaced one lease duration after its last renewal, not up to a retry interval later.
+ *
  * @module
  */
 import { type CoordinationV1Api, type V1Lease, V1MicroTime } from "@kubernetes/client-node";
@@ -24,8 +30,14 @@ export interface LeaseElectorOptions {
   labels?: Record<string, string>;
   /** Told when leadership is gained or lost. */
   onChange: (leading: boolean) => void;
-  /** Told about API errors (leadership is kept until the lease would expire). */
+  /** Told about API errors; leadership is kept through them (see the module doc). */
   onError?: (error: unknown) => void;
+  /**
+   * Told when this candidate took the Lease from another holder: how long after the record
+   * last changed, on this candidate's clock (about the lease duration after a crash, near 0
+   * after a graceful release).
+   */
+  onTakeover?: (takeover: { seconds: number; previousHolder?: string }) => void;
 }
 
 function statusOf(error: unknown): number | undefined {
@@ -37,11 +49,10 @@ function statusOf(error: unknown): number | undefined {
 export class LeaseElector {
   readonly #api: CoordinationV1Api;
   readonly #options:
-    & Required<Omit<LeaseElectorOptions, "onError" | "labels">>
+    & Required<Omit<LeaseElectorOptions, "onError" | "onTakeover" | "labels">>
     & LeaseElectorOptions;
   #leading = false;
-  #lastRenew = 0;
-  #observed?: { key: string; at: number };
+  #observed?: { key: string; at: number; expiresAt?: number };
   #timer?: ReturnType<typeof setTimeout>;
   #stopped = true;
   #running?: Promise<void>;
@@ -81,7 +92,7 @@ export class LeaseElector {
     clearTimeout(this.#timer);
     await this.#running;
     if (this.#leading) {
-      try {
+      const release = async () => {
         const lease = await this.#api.readNamespacedLease({
           name: this.#options.name,
           namespace: this.#options.namespace,
@@ -95,6 +106,9 @@ export class LeaseElector {
             body: lease,
           });
         }
+      };
+      try {
+        await this.#bounded(release());
       } catch (error) {
         this.#options.onError?.(error);
       }
@@ -102,16 +116,36 @@ export class LeaseElector {
     }
   }
 
+  /**
+   * An API server that accepts connections but never answers must not stall the campaign or
+   * stop(): past half a lease duration a call is given up on (and the role kept).
+   */
+  #bounded(call: Promise<void>): Promise<void> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const limit = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, (this.#options.leaseSeconds * 1000) / 2);
+    });
+    return Promise.race([call, limit]).finally(() => clearTimeout(timer));
+  }
+
   async #tick(): Promise<void> {
-    this.#running = this.#attempt();
+    this.#running = this.#bounded(this.#attempt());
     await this.#running;
-    if (!this.#stopped) {
-      this.#timer = setTimeout(() => this.#tick(), this.#options.retrySeconds * 1000);
-    }
+    if (!this.#stopped) this.#timer = setTimeout(() => this.#tick(), this.#nextDelayMs());
+  }
+
+  /** The retry interval, or less when the record a candidate watches expires sooner. */
+  #nextDelayMs(): number {
+    const retry = this.#options.retrySeconds * 1000;
+    const expiresAt = this.#leading ? undefined : this.#observed?.expiresAt;
+    if (expiresAt === undefined) return retry;
+    // A few ms past expiry, so the check that follows sees it expired.
+    return Math.max(0, Math.min(retry, expiresAt - Date.now() + 5));
   }
 
   #setLeading(leading: boolean): void {
-    if (leading === this.#leading) return;
+    // An attempt given up on may still answer after stop(): it must not make us lead again.
+    if (leading === this.#leading || (leading && this.#stopped)) return;
     this.#leading = leading;
     this.#options.onChange(leading);
   }
@@ -139,7 +173,7 @@ export class LeaseElector {
             },
           },
         });
-        this.#renewed();
+        this.#setLeading(true);
         return;
       }
       const spec = lease.spec ?? {};
@@ -148,12 +182,14 @@ export class LeaseElector {
       if (this.#observed?.key !== key) this.#observed = { key, at: Date.now() };
       const holder = spec.holderIdentity;
       const duration = (spec.leaseDurationSeconds ?? leaseSeconds) * 1000;
+      this.#observed.expiresAt = holder ? this.#observed.at + duration : undefined;
       const expired = !holder || Date.now() - this.#observed.at > duration;
       if (holder !== identity && !expired) {
         this.#setLeading(false);
         return;
       }
       const takingOver = holder !== identity;
+      const observedAt = this.#observed.at;
       lease.spec = {
         ...spec,
         holderIdentity: identity,
@@ -163,19 +199,18 @@ export class LeaseElector {
         leaseTransitions: (spec.leaseTransitions ?? 0) + (takingOver ? 1 : 0),
       };
       await this.#api.replaceNamespacedLease({ name, namespace, body: lease });
-      this.#renewed();
-    } catch (error) {
-      // 409: another candidate wrote first; we learn who on the next attempt.
-      if (statusOf(error) !== 409) this.#options.onError?.(error);
-      // Give up before others may take over (they wait a full duration from their last look).
-      if (this.#leading && Date.now() - this.#lastRenew > (leaseSeconds * 1000 * 2) / 3) {
-        this.#setLeading(false);
+      this.#observed = undefined;
+      if (takingOver) {
+        this.#options.onTakeover?.({
+          seconds: (Date.now() - observedAt) / 1000,
+          previousHolder: holder || undefined,
+        });
       }
+      this.#setLeading(true);
+    } catch (error) {
+      // 409: another candidate wrote first; we learn who on the next attempt. Anything else
+      // (the API server unreachable, a timeout) keeps the current role: fail open.
+      if (statusOf(error) !== 409) this.#options.onError?.(error);
     }
-  }
-
-  #renewed(): void {
-    this.#lastRenew = Date.now();
-    this.#setLeading(true);
   }
 }

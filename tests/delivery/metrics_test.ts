@@ -101,6 +101,8 @@ Deno.test("createAgentMetrics() registers every agent metric with HELP and TYPE"
   metrics.trapsArmed.set({}, 2);
   metrics.backendInfo.set({ backend: "lsm" }, 1);
   metrics.leader.set({ kernel_id: "2c147a95" }, 1);
+  metrics.leaseTakeoverSeconds.set({ kernel_id: "2c147a95" }, 6.2);
+  metrics.leaseTakeovers.inc({ kernel_id: "2c147a95" });
   const parsed = parseExposition(metrics.registry.render());
   for (const name of Object.values(METRIC_NAMES)) {
     assert.ok(parsed.help.has(name), name);
