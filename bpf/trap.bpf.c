@@ -69,6 +69,18 @@ struct {
 	__type(value, __u64);
 } lost_counts SEC(".maps");
 
+/*
+ * How much of lost_counts user space has reported, per slot; written by user space
+ * only. It is pinned with the rest, so an agent that adopts the maps of one that
+ * died reports exactly the losses nobody reported yet. Sized like lost_counts.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, __u64);
+} lost_reported SEC(".maps");
+
 /* Where an event is built before it is copied, at its real size, into the ring buffer. */
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);

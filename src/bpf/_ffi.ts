@@ -34,6 +34,16 @@ export const LIBBPF_SYMBOLS = {
   bpf_link__fd: { parameters: ["pointer"], result: "i32" },
   // int bpf_link__destroy(struct bpf_link *link);
   bpf_link__destroy: { parameters: ["pointer"], result: "i32" },
+  // int bpf_link__pin(struct bpf_link *link, const char *path);
+  bpf_link__pin: { parameters: ["pointer", "buffer"], result: "i32" },
+  // struct bpf_link *bpf_link__open(const char *path);
+  bpf_link__open: { parameters: ["buffer"], result: "pointer" },
+  // int bpf_map__reuse_fd(struct bpf_map *map, int fd);
+  bpf_map__reuse_fd: { parameters: ["pointer", "i32"], result: "i32" },
+  // int bpf_obj_get(const char *pathname);
+  bpf_obj_get: { parameters: ["buffer"], result: "i32" },
+  // int bpf_obj_pin(int fd, const char *pathname);
+  bpf_obj_pin: { parameters: ["i32", "buffer"], result: "i32" },
   // const char *bpf_map__name(const struct bpf_map *map);
   bpf_map__name: { parameters: ["pointer"], result: "pointer" },
   // int bpf_map__fd(const struct bpf_map *map);

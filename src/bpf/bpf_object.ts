@@ -1,5 +1,6 @@
 import { cString, errno, libbpf, libc, readCString } from "./_ffi.ts";
 import { BpfError } from "./bpf_error.ts";
+import { BpfLink } from "./bpf_link.ts";
 
 const BTF_KIND_STRUCT = 4;
 const LIBBPF_INFO = 1;
@@ -329,51 +330,6 @@ export class BpfProgram {
   }
 }
 
-/** An attached program. Closing it detaches the program. */
-export class BpfLink {
-  #obj: BpfObject;
-  #ptr: Deno.PointerObject | null;
-  #program: string;
-
-  /** @internal */
-  constructor(obj: BpfObject, ptr: Deno.PointerObject, program: string) {
-    this.#obj = obj;
-    this.#ptr = ptr;
-    this.#program = program;
-    obj.track(this, true);
-  }
-
-  /** The name of the attached program. */
-  get program(): string {
-    return this.#program;
-  }
-
-  /** The link's fd, or -1 once closed. */
-  get fd(): number {
-    return this.#ptr === null ? -1 : libbpf().bpf_link__fd(this.#ptr);
-  }
-
-  /**
-   * Detaches the program and frees the link. Idempotent.
-   *
-   * @throws {BpfError} op `bpf_link__destroy` (the link is freed anyway)
-   */
-  close(): void {
-    if (this.#ptr === null) return;
-    const rc = libbpf().bpf_link__destroy(this.#ptr);
-    this.#ptr = null;
-    this.#obj.track(this, false);
-    if (rc < 0) {
-      throw new BpfError("bpf_link__destroy", -rc, `Cannot detach BPF program "${this.#program}"`);
-    }
-  }
-
-  /** Same as {@linkcode BpfLink.close}. */
-  [Symbol.dispose](): void {
-    this.close();
-  }
-}
-
 /** A map of a {@linkcode BpfObject}; valid while the object is open. */
 export class BpfMap {
   #obj: BpfObject;
@@ -399,6 +355,31 @@ export class BpfMap {
   get fd(): number {
     const fd = libbpf().bpf_map__fd(this.#pointer());
     return fd < 0 ? -1 : fd;
+  }
+
+  /**
+   * Before load: use the existing map behind `fd` (a pinned map opened with
+   * {@linkcode openPinned}) instead of creating one. libbpf takes its own copy of the fd.
+   *
+   * @throws {BpfError} op `bpf_map__reuse_fd`
+   */
+  reuseFd(fd: number): void {
+    const rc = libbpf().bpf_map__reuse_fd(this.#pointer(), fd);
+    if (rc < 0) {
+      throw new BpfError("bpf_map__reuse_fd", -rc, `Cannot reuse an fd for BPF map "${this.name}"`);
+    }
+  }
+
+  /**
+   * After load: pins the map at `path` in bpffs, so that it outlives this process.
+   *
+   * @throws {BpfError} op `bpf_obj_pin`
+   */
+  pin(path: string): void {
+    const rc = libbpf().bpf_obj_pin(this.fd, cString(path));
+    if (rc < 0) {
+      throw new BpfError("bpf_obj_pin", -rc, `Cannot pin BPF map "${this.name}" at ${path}`);
+    }
   }
 
   /** The map type (enum bpf_map_type). */
@@ -548,4 +529,23 @@ export function lookupElem(
   if (rc === -2) return false;
   if (rc < 0) throw new BpfError("bpf_map_lookup_elem", -rc, `Cannot look up BPF map fd ${fd}`);
   return true;
+}
+
+/**
+ * Opens the BPF object (map, program or link) pinned at `path` and returns a new fd to it,
+ * which the caller closes with {@linkcode closeFd}.
+ *
+ * @throws {BpfError} op `bpf_obj_get` (ENOENT: no such pin)
+ */
+export function openPinned(path: string): number {
+  const fd = libbpf().bpf_obj_get(cString(path));
+  if (fd < 0) {
+    throw new BpfError("bpf_obj_get", -fd, `Cannot open the BPF object pinned at ${path}`);
+  }
+  return fd;
+}
+
+/** Closes an fd from {@linkcode openPinned}. */
+export function closeFd(fd: number): void {
+  libc().close(fd);
 }

@@ -19,14 +19,16 @@ export {
   BPF_ANY,
   BPF_EXIST,
   BPF_NOEXIST,
-  BpfLink,
   BpfMap,
   BpfObject,
   BpfProgram,
+  closeFd,
   lookupElem,
+  openPinned,
   possibleCpus,
   type StructLayout,
   type StructMember,
 } from "./bpf_object.ts";
+export { BpfLink } from "./bpf_link.ts";
 export { RingBuffer } from "./ring_buffer.ts";
 export { libbpfPath, libbpfVersion, monotonicClocks, openAndClose, threadId } from "./system.ts";

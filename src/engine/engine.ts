@@ -6,7 +6,7 @@ import {
   openAndClose,
   threadId,
 } from "../bpf/mod.ts";
-import { loadBackend, type Loaded, type TrapConfig, writeConfig } from "./load.ts";
+import { loadBackend, type Loaded, removePins, type TrapConfig, writeConfig } from "./load.ts";
 import { TRAP_FLAG_BLOCK, TRAP_KEY_SIZE, TRAP_LEARNED_SIZE, TRAP_VALUE_SIZE } from "./_event.ts";
 import type { StartMessage, WorkerMessage } from "./_ring_worker.ts";
 import { toKernelDev } from "./dev.ts";
@@ -55,6 +55,14 @@ export interface EngineOptions {
   maxQueuedEvents?: number;
   /** Size of the cgroup filter's map (see {@linkcode TrapEngine.setCgroupFilter}). Default 4096. */
   maxCgroups?: number;
+  /**
+   * A directory on bpffs (e.g. `/sys/fs/bpf/kivebpf/<boot id>`) to pin the programs and maps
+   * under, so that they outlive this process, and to adopt a predecessor's pins from (its
+   * armed traps, and the events and losses that accumulated meanwhile). See
+   * src/engine/pins.ts. Pinning that fails (not bpffs) leaves the engine unpinned:
+   * {@linkcode TrapEngine.pinError} says why. Default: none.
+   */
+  pinDir?: string;
 }
 
 /** Options of {@linkcode TrapEngine.arm}. */
@@ -203,7 +211,13 @@ export async function openEngine(options: EngineOptions = {}): Promise<TrapEngin
   let lastError: unknown;
   for (const candidate of requested === "auto" ? BACKENDS : [requested]) {
     try {
-      loaded = loadBackend(path, candidate, { maxTraps, ringBufferBytes, maxCgroups }, config);
+      loaded = loadBackend(
+        path,
+        candidate,
+        { maxTraps, ringBufferBytes, maxCgroups },
+        config,
+        options.pinDir,
+      );
       backend = candidate;
       break;
     } catch (error) {
@@ -254,12 +268,16 @@ export class TrapEngine {
   #obj: BpfObject;
   #links: BpfLink[];
   #programs: readonly string[];
+  #pins: Loaded["pins"];
+  #pinError: string | undefined;
+  #unpinned = false;
   #backend: Backend;
   #attempts: BackendAttempt[];
   #trapMap: BpfMap;
   #lostMap: BpfMap;
   #bss: BpfMap;
   #learnMap: BpfMap;
+  #lostReportedMap: BpfMap;
   #cgroupMap: BpfMap;
   #maxTraps: number;
   #maxCgroups: number;
@@ -302,6 +320,8 @@ export class TrapEngine {
     this.#obj = loaded.obj;
     this.#links = loaded.links;
     this.#programs = loaded.programs;
+    this.#pins = loaded.pins;
+    this.#pinError = loaded.pinError;
     this.#backend = backend;
     this.#attempts = attempts;
     this.#trapMap = loaded.obj.map("trap_map");
@@ -313,6 +333,52 @@ export class TrapEngine {
     this.#maxCgroups = limits.maxCgroups;
     this.#maxQueued = limits.maxQueuedEvents;
     this.#config = { ...limits.config };
+    this.#lostReportedMap = loaded.obj.map("lost_reported");
+    if (loaded.pins?.adoptedMaps) this.#adopt();
+  }
+
+  /**
+   * Takes over the contents of adopted maps: the armed keys (with their trap ids and
+   * slots), what of each slot's losses was reported, the cgroup filter; then writes this
+   * process's own tgid into the live configuration, keeping its armed count and filter.
+   */
+  #adopt(): void {
+    for (const k of this.#trapMap.keys()) {
+      const value = this.#trapMap.lookup(k);
+      if (!value) continue;
+      const kv = new DataView(k.buffer);
+      const v = new DataView(value.buffer);
+      const key = { dev: Number(kv.getBigUint64(0, true)), ino: kv.getBigUint64(8, true) };
+      const trapId = v.getUint32(0, true);
+      const slot = v.getUint32(8, true);
+      let t = this.#traps.get(trapId);
+      if (!t) {
+        t = { slot, keys: 0, lostSeen: this.#readSlot(this.#lostReportedMap, slot) };
+        this.#traps.set(trapId, t);
+      }
+      t.keys++;
+      this.#armed.set(keyString(key), { key, trapId, flags: v.getUint32(4, true) });
+    }
+    const used = new Set([...this.#traps.values()].map((t) => t.slot));
+    let highest = 0;
+    for (const slot of used) highest = Math.max(highest, slot);
+    this.#nextSlot = highest + 1;
+    for (let slot = 1; slot < this.#nextSlot; slot++) {
+      if (!used.has(slot)) this.#freeSlots.push(slot);
+    }
+    const bss = this.#bss.lookup(new Uint8Array(4));
+    const filterOn = bss ? new DataView(bss.buffer).getUint32(16, true) !== 0 : false;
+    if (filterOn) {
+      this.#cgroups = new Set(
+        this.#cgroupMap.keys().map((k) => new DataView(k.buffer).getBigUint64(0, true)),
+      );
+    }
+    this.#config = {
+      ...this.#config,
+      armed: this.#armed.size,
+      cgroupFilter: filterOn ? 1 : 0,
+    };
+    writeConfig(this.#bss, this.#config);
   }
 
   /** @internal starts the reader Worker; resolves once it reads the ring buffer. */
@@ -393,6 +459,31 @@ export class TrapEngine {
     return this.#programs;
   }
 
+  /**
+   * Where the programs and maps are pinned (they outlive this process), or undefined.
+   * `adoptedMaps`: this engine took over a predecessor's traps and pending events.
+   */
+  get pins(): Readonly<NonNullable<Loaded["pins"]>> | undefined {
+    return this.#unpinned ? undefined : this.#pins;
+  }
+
+  /** Why pinning was asked for and not done, or undefined. */
+  get pinError(): string | undefined {
+    return this.#pinError;
+  }
+
+  /**
+   * Removes this engine's pins, so that close() detaches the programs and frees the maps:
+   * nothing stays in the kernel (uninstall, or no trap left). Idempotent.
+   *
+   * @throws {Deno.errors.PermissionDenied} and other errors of removing the pin directory
+   */
+  unpin(): void {
+    if (!this.#pins || this.#unpinned) return;
+    removePins(this.#pins.root);
+    this.#unpinned = true;
+  }
+
   /** Whether {@linkcode TrapEngine.close} has completed. */
   get closed(): boolean {
     return this.#closed;
@@ -424,10 +515,23 @@ export class TrapEngine {
   }
 
   #readLost(slot: number): bigint {
+    return this.#readSlot(this.#lostMap, slot);
+  }
+
+  #readSlot(map: BpfMap, slot: number): bigint {
     const key = new Uint8Array(4);
     new DataView(key.buffer).setUint32(0, slot, true);
-    const value = this.#lostMap.lookup(key);
+    const value = map.lookup(key);
     return value ? new DataView(value.buffer).getBigUint64(0, true) : 0n;
+  }
+
+  /** Records how much of a slot's losses is reported: a successor reports only the rest. */
+  #writeReported(slot: number, reported: bigint): void {
+    const key = new Uint8Array(4);
+    new DataView(key.buffer).setUint32(0, slot, true);
+    const value = new Uint8Array(8);
+    new DataView(value.buffer).setBigUint64(0, reported, true);
+    this.#lostReportedMap.update(key, value);
   }
 
   #setArmed(n: number): void {
@@ -443,6 +547,7 @@ export class TrapEngine {
     const key = new Uint8Array(4);
     new DataView(key.buffer).setUint32(0, t.slot, true);
     this.#lostMap.update(key, new Uint8Array(this.#lostMap.lookupSize));
+    this.#writeReported(t.slot, 0n);
     this.#traps.delete(trapId);
     this.#freeSlots.push(t.slot);
   }
@@ -655,6 +760,7 @@ export class TrapEngine {
       if (lost > t.lostSeen) {
         this.#push({ kind: "lost", trapId, count: Number(lost - t.lostSeen) });
         t.lostSeen = lost;
+        this.#writeReported(t.slot, lost);
       }
     }
   }

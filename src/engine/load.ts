@@ -7,6 +7,7 @@
  */
 import { BpfError, type BpfLink, type BpfMap, BpfObject } from "../bpf/mod.ts";
 import { TRAP_CONFIG_SIZE } from "./_event.ts";
+import { adoptLinks, commitPins, type PinState, preparePins, removePinDir } from "./pins.ts";
 import type { Backend } from "./types.ts";
 
 /** Every backend also loads this: execs are reported the same way everywhere. */
@@ -30,6 +31,10 @@ export interface Loaded {
   links: BpfLink[];
   /** The programs attached, in attach order. */
   programs: string[];
+  /** Where the objects are pinned, when they are; see src/engine/pins.ts. */
+  pins?: PinState;
+  /** Why pinning was asked for and not done (the engine then runs unpinned). */
+  pinError?: string;
 }
 
 /** The `.bss` global `struct trap_config` (bpf/trap_event.h), as user space last wrote it. */
@@ -112,11 +117,12 @@ export function loadBackend(
   backend: Backend,
   sizes: MapSizes,
   config: TrapConfig,
+  pinRoot?: string,
 ): Loaded {
   const sets = programSets(backend);
   for (let i = 0;; i++) {
     try {
-      return loadPrograms(path, sets[i], sizes, config);
+      return loadPrograms(path, sets[i], sizes, config, pinRoot);
     } catch (error) {
       if (i + 1 >= sets.length || !(error instanceof BpfError)) throw error;
     }
@@ -128,24 +134,56 @@ function loadPrograms(
   programs: readonly string[],
   sizes: MapSizes,
   config: TrapConfig,
+  pinRoot?: string,
 ): Loaded {
   const wanted = [...programs, EXEC_PROGRAM];
   const obj = BpfObject.open(path);
   const links: BpfLink[] = [];
+  let pins: PinState | undefined;
+  let pinError: string | undefined;
   try {
-    for (const p of obj.programs()) p.setAutoload(wanted.includes(p.name));
     obj.map("trap_map").setMaxEntries(sizes.maxTraps);
     obj.map("lost_counts").setMaxEntries(sizes.maxTraps + 1);
+    obj.map("lost_reported").setMaxEntries(sizes.maxTraps + 1);
     obj.map("trapped_cgroups").setMaxEntries(sizes.maxCgroups);
     obj.map("events").setMaxEntries(sizes.ringBufferBytes);
+    if (pinRoot) {
+      try {
+        pins = preparePins(pinRoot, obj, Deno.readFileSync(path), wanted);
+      } catch (error) {
+        pinError = describeError(error);
+      }
+    }
+    // Adopted links need no program of ours: only the (reused) maps are set up.
+    for (const p of obj.programs()) p.setAutoload(!pins?.adoptedLinks && wanted.includes(p.name));
     obj.load();
-    writeConfig(obj.map(".bss"), config);
-    for (const name of wanted) links.push(obj.program(name).attach());
-    return { obj, links, programs: wanted };
+    // Adopted maps carry a live configuration (armed count, cgroup filter): the engine
+    // merges its own into it; fresh ones start from ours.
+    if (!pins?.adoptedMaps) writeConfig(obj.map(".bss"), config);
+    if (pins?.adoptedLinks) links.push(...adoptLinks(pins, obj, wanted));
+    else for (const name of wanted) links.push(obj.program(name).attach());
+    if (pins) {
+      try {
+        commitPins(pins, obj, links);
+      } catch (error) {
+        pinError = describeError(error);
+        if (!pins.adoptedMaps) pins = undefined;
+      }
+    }
+    return { obj, links, programs: wanted, pins, pinError };
   } catch (error) {
     obj.close(); // destroys the links attached so far
     throw error;
   }
+}
+
+function describeError(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+/** Removes every pin under `root` (see src/engine/pins.ts): nothing stays in the kernel. */
+export function removePins(root: string): void {
+  removePinDir(root);
 }
 
 /** Writes the whole `struct trap_config` to the object's `.bss`. */
