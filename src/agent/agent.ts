@@ -203,6 +203,8 @@ export class NodeAgent {
   #leadership: Promise<void> = Promise.resolve();
   #lastPodEvent = new Map<string, number>();
   #alertSeq = 0;
+  /** Set while leading and before the first kernel sync; see #setLeading. */
+  #heldEvents: EngineEvent[] | null = null;
   #headers = new Map<string, Record<string, string>>();
   /** This node's registrations the kernel refused, by registration key, with the error. */
   #armFailures = new Map<string, string>();
@@ -559,6 +561,9 @@ export class NodeAgent {
     this.#refreshHeaders(all).catch(() => {});
     const result = this.#arms.sync(engine, all);
     this.#recordSyncProblems(result);
+    const held = this.#heldEvents;
+    this.#heldEvents = null;
+    for (const event of held ?? []) this.#onEvent(event);
     const { armed, disarmed } = result;
     if (this.#o.cgroupFilter) this.#applyCgroupFilter(engine, all);
     if (armed || disarmed) {
@@ -659,7 +664,28 @@ export class NodeAgent {
       }
       this.#engine = engine;
       this.#leading = true;
-      log.info("leading kernel", { kernelId, backend: engine.backend, programs: engine.programs });
+      // Events are held until the first kernel sync has attached registrations to the
+      // (possibly adopted) trap ids: what accumulated while no agent read must route.
+      this.#heldEvents = [];
+      log.info("leading kernel", {
+        kernelId,
+        backend: engine.backend,
+        programs: engine.programs,
+        pinned: engine.pins?.mapsDir,
+      });
+      if (engine.pinError) {
+        log.warn("BPF objects not pinned: traps go dark while no agent runs", {
+          reason: engine.pinError,
+        });
+      }
+      if (engine.pins?.adoptedMaps) {
+        const armed = engine.armed();
+        this.#arms.adopt(armed);
+        log.info("adopted the pinned traps of a previous leader", {
+          inodes: armed.length,
+          links: engine.pins.adoptedLinks ? "adopted" : "replaced",
+        });
+      }
       metrics?.leader.set({ kernel_id: kernelId }, 1);
       metrics?.backendInfo.set({ backend: engine.backend }, 1);
       this.#engineLoop = this.#readEvents(engine);
@@ -669,7 +695,18 @@ export class NodeAgent {
       metrics?.leader.set({ kernel_id: kernelId }, 0);
       const engine = this.#engine;
       this.#engine = undefined;
+      // A last stop with nothing armed (policies deleted, kivebpf being removed) leaves
+      // nothing in the kernel; otherwise the pins keep the traps armed for the successor.
+      if (engine?.pins && this.#stopped && this.#arms.armedInodes === 0) {
+        try {
+          engine.unpin();
+          log.info("no trap left: removed the pinned BPF objects", { dir: engine.pins?.root });
+        } catch (error) {
+          log.warn("cannot remove the pinned BPF objects", { error: describe(error) });
+        }
+      }
       this.#arms.reset();
+      this.#heldEvents = null;
       // What the kernel refused was this engine's verdict; a follower has none to report.
       this.#armFailures.clear();
       this.#blockNotEnforced.clear();
@@ -690,6 +727,11 @@ export class NodeAgent {
   }
 
   #onEvent(event: EngineEvent): void {
+    if (this.#heldEvents) {
+      if (this.#heldEvents.length < MAX_HELD_EVENTS) this.#heldEvents.push(event);
+      else this.#o.metrics?.eventsLost.inc({}, event.count);
+      return;
+    }
     const { log, metrics, output, kernelId } = this.#o;
     if (event.kind === "lost") {
       metrics?.eventsLost.inc({}, event.count);
@@ -717,11 +759,13 @@ export class NodeAgent {
       return;
     }
     for (const registration of routed) {
-      const body = buildAlert(event, registration, kernelId);
+      // The same access always gets the same id (the kernel's event, the trap), so that a
+      // receiver can drop the duplicates two agents send around a takeover.
+      const id = `${kernelId}-${event.bootNs}-${event.tgid}-${event.pid}-` +
+        `${registration.policy.uid}-${registration.trapIndex}`;
+      const body = buildAlert(event, registration, kernelId, id);
       output.deliver({
-        id:
-          `${kernelId}-${event.bootNs}-${event.pid}-${registration.policy.uid}-${registration.trapIndex}-${++this
-            .#alertSeq}`,
+        id,
         body: body.KiveAlert as Record<string, unknown>,
         policy: { name: registration.policy.name, namespace: registration.policy.namespace },
         callback: this.#callbackOf(registration),
@@ -1057,6 +1101,8 @@ export class NodeAgent {
 
 /** Status reason: the trap file is planted, but the kernel refused to arm its inode. */
 export const REASON_ARM_FAILED = "ArmFailed";
+/** Events held before the first kernel sync of a new leader, at most (then counted lost). */
+const MAX_HELD_EVENTS = 65536;
 /** Status reason: a `block` trap is armed to alert only; the backend cannot deny opens. */
 export const REASON_BLOCK_NOT_ENFORCED = "BlockNotEnforced";
 

@@ -126,12 +126,15 @@ export function buildLossAlert(
  * @param event The kernel event.
  * @param trap The registration of the trap it hit.
  * @param kernelId The boot id of the kernel that saw it.
+ * @param alertId The access's id (v2alpha1 bodies carry it as `alert-id`; every callback
+ *   request as the `kive-alert-id` header).
  * @returns The object to print or POST.
  */
 export function buildAlert(
   event: AccessEvent,
   trap: TrapRegistration,
   kernelId: string,
+  alertId?: string,
 ): Record<string, unknown> {
   const v2 = trap.alertVersion === "v2alpha1";
   const alert = alertSkeleton(
@@ -167,6 +170,7 @@ export function buildAlert(
     });
     alert.count = event.count;
     alert.action = event.blocked ? "blocked" : "alerted";
+    if (alertId) alert["alert-id"] = alertId;
   }
   return { KiveAlert: alert };
 }

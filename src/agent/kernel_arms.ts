@@ -147,6 +147,23 @@ export class KernelArms {
     return result;
   }
 
+  /**
+   * Takes over what an adopted engine has armed (a predecessor's pinned trap map): the
+   * inodes keep their trap ids, so the events and loss counts that accumulated under those
+   * ids route once {@linkcode KernelArms.sync} has attached the registrations; inodes no
+   * registration wants are disarmed by that sync.
+   *
+   * @param armed The engine's armed keys.
+   */
+  adopt(armed: readonly { key: TrapKey; trapId: number; block: boolean }[]): void {
+    for (const { key, trapId, block } of armed) {
+      const entry: InodeEntry = { key, trapId, block, registrations: [] };
+      this.#byInode.set(`${key.dev}:${key.ino}`, entry);
+      this.#byTrapId.set(trapId, entry);
+      this.#nextTrapId = Math.max(this.#nextTrapId, trapId + 1);
+    }
+  }
+
   /** Whether the registration's inode is armed in the kernel now. */
   isArmed(registration: Pick<TrapRegistration, "dev" | "ino">): boolean {
     return this.#byInode.has(`${registration.dev}:${registration.ino}`);

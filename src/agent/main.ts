@@ -34,6 +34,9 @@ export const AGENT_USAGE = `kivebpf agent [options]
   --proc DIR             the host's procfs (default /proc)
   --kernel-id ID         override /proc/sys/kernel/random/boot_id (tests)
   --lease-seconds N      Lease duration (default 15)
+  --bpf-pin-dir DIR      bpffs directory where the leader pins its programs and maps so that traps
+                         stay armed across restarts and takeovers (default /sys/fs/bpf/kivebpf;
+                         "" runs unpinned)
   --log-level L          debug, info (default), warn, error
   --webhook-port N       serve the conversion and validating webhooks over TLS (default 0: off)
   --webhook-service S    the webhook Service, for self-managed certificates (default kivebpf-webhook)
@@ -42,6 +45,11 @@ export const AGENT_USAGE = `kivebpf agent [options]
   --cgroup-root DIR      the host's cgroup2 mount (default: /sys/fs/cgroup or /sys/fs/cgroup/unified)
   --cgroup-filter        only check processes in trapped containers' cgroups (cheaper; misses
                          accesses from outside them, e.g. the host)`;
+
+/** A kernel id as a bpffs name: bpffs refuses dots, and a path separator would escape. */
+function pinName(kernelId: string): string {
+  return kernelId.replace(/[^A-Za-z0-9_-]/g, "_");
+}
 
 /**
  * Runs the agent until SIGTERM or SIGINT.
@@ -63,6 +71,7 @@ export async function runAgent(args: string[]): Promise<number> {
       proc: { type: "string", default: "/proc" },
       "kernel-id": { type: "string" },
       "lease-seconds": { type: "string", default: "15" },
+      "bpf-pin-dir": { type: "string", default: "/sys/fs/bpf/kivebpf" },
       "log-level": { type: "string", default: "info" },
       "webhook-port": { type: "string", default: "0" },
       "webhook-service": { type: "string", default: "kivebpf-webhook" },
@@ -105,7 +114,13 @@ export async function runAgent(args: string[]): Promise<number> {
     },
     planter: new ContainerTrapPlanter({ procRoot: values.proc, cgroupRoot: values["cgroup-root"] }),
     output: sink,
-    openEngine: () => openEngine({ backend, maxTraps: flags["max-traps"] }),
+    openEngine: () =>
+      openEngine({
+        backend,
+        maxTraps: flags["max-traps"],
+        // One directory per kernel: bpffs instances may be shared by nodes of one kernel.
+        pinDir: flags["bpf-pin-dir"] ? `${flags["bpf-pin-dir"]}/${pinName(kernelId)}` : undefined,
+      }),
     log,
     metrics,
     leaseSeconds: flags["lease-seconds"],

@@ -9,6 +9,7 @@ const DEFAULTS = {
   "metrics-port": "9090",
   "webhook-port": "0",
   "lease-seconds": "15",
+  "bpf-pin-dir": "/sys/fs/bpf/kivebpf",
 };
 
 Deno.test("checkAgentFlags() accepts the defaults and types the numbers", () => {
@@ -16,6 +17,8 @@ Deno.test("checkAgentFlags() accepts the defaults and types the numbers", () => 
   assert.ok(result.ok);
   assert.equal(result.flags["max-traps"], 65536);
   assert.equal(result.flags["lease-seconds"], 15);
+  const unpinned = checkAgentFlags({ ...DEFAULTS, "bpf-pin-dir": "" });
+  assert.ok(unpinned.ok && unpinned.flags["bpf-pin-dir"] === "");
 });
 
 for (
@@ -29,6 +32,8 @@ for (
     ["backend", "ebpf", "--backend must be auto or one of lsm, fentry, kprobe, tracepoint"],
     ["output", "xml", "--output must be text or json"],
     ["log-level", "loud", "--log-level must be debug, info, warn or error"],
+    ["bpf-pin-dir", "sys/fs/bpf", "--bpf-pin-dir must be an absolute path on bpffs"],
+    ["bpf-pin-dir", "/sys/fs/bpf/../../etc", "--bpf-pin-dir must be an absolute path on bpffs"],
   ] as const
 ) {
   Deno.test(`checkAgentFlags() refuses --${flag}=${value}, naming the flag and the value`, () => {

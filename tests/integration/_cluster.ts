@@ -96,8 +96,16 @@ export async function setPodContainer(
 
 /** An agent process run from mod.ts. */
 export class AgentProcess implements AsyncDisposable {
+  /**
+   * `--bpf-pin-dir` of the agents started from now on: "" runs them unpinned (the default
+   * here, so that an agent never touches the host's /sys/fs/bpf); the integration fixture
+   * points it at a bpffs of its own.
+   */
+  static pinDir = "";
   readonly node: string;
   readonly stdoutLines: string[] = [];
+  /** When each stdout line arrived (Date.now()), for delivery delays. */
+  readonly stdoutAt: number[] = [];
   readonly stderrLines: string[] = [];
   #child: Deno.ChildProcess;
   #pumps: Promise<void>;
@@ -121,6 +129,8 @@ export class AgentProcess implements AsyncDisposable {
         "json",
         "--lease-seconds",
         "6",
+        "--bpf-pin-dir",
+        AgentProcess.pinDir,
         ...(Deno.env.get("KIVEBPF_TEST_VERBOSE") === "1" ? ["--log-level", "debug"] : []),
         ...extraArgs,
       ],
@@ -138,6 +148,7 @@ export class AgentProcess implements AsyncDisposable {
           const line = buffer.slice(0, newline);
           buffer = buffer.slice(newline + 1);
           lines.push(line);
+          if (lines === this.stdoutLines) this.stdoutAt.push(Date.now());
           if (echo) console.error(`[agent ${node}] ${line}`);
         }
       }
@@ -150,10 +161,15 @@ export class AgentProcess implements AsyncDisposable {
 
   /** Alerts printed so far (`--output json` lines that carry a KiveAlert). */
   alerts(): Record<string, unknown>[] {
-    return this.stdoutLines.flatMap((line) => {
+    return this.timedAlerts().map((a) => a.alert);
+  }
+
+  /** Alerts printed so far with the time each arrived. */
+  timedAlerts(): { alert: Record<string, unknown>; at: number }[] {
+    return this.stdoutLines.flatMap((line, i) => {
       try {
         const parsed = JSON.parse(line);
-        return parsed.KiveAlert ? [parsed.KiveAlert] : [];
+        return parsed.KiveAlert ? [{ alert: parsed.KiveAlert, at: this.stdoutAt[i] }] : [];
       } catch {
         return [];
       }

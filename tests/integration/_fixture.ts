@@ -9,7 +9,7 @@ import { GROUP, PLURAL } from "../../src/api/mod.ts";
 import { RuncContainer } from "../containers/_runc.ts";
 import { kubectl } from "../_support/kube.ts";
 import { installApi } from "../apiserver/_install.ts";
-import { type AgentProcess, createPod, ensureNamespace, waitFor } from "./_cluster.ts";
+import { AgentProcess, createPod, ensureNamespace, waitFor } from "./_cluster.ts";
 
 const api = await installApi();
 /** The test API server's client. */
@@ -24,8 +24,27 @@ export const NS = "kivebpf-system";
 export const policyPath = (name: string) =>
   `/apis/${GROUP}/v2alpha1/namespaces/${NS}/${PLURAL}/${name}`;
 
+/**
+ * A bpffs of the test process's own where the agents pin their programs and maps (as they
+ * would under /sys/fs/bpf on a node): traps outlive a killed agent here as they do there.
+ * Unmounting it at the end releases whatever the last agents left pinned.
+ */
+export const PIN_ROOT = await Deno.makeTempDir({ prefix: "kivebpf-agent-bpffs-" });
+{
+  const mount = await new Deno.Command("mount", { args: ["-t", "bpf", "bpf", PIN_ROOT] })
+    .output();
+  assert.equal(mount.code, 0, `mount -t bpf: ${new TextDecoder().decode(mount.stderr)}`);
+}
+AgentProcess.pinDir = PIN_ROOT;
+
 globalThis.addEventListener("unload", () => {
   api.close().catch(() => {});
+  new Deno.Command("umount", { args: ["-l", PIN_ROOT] }).outputSync();
+  try {
+    Deno.removeSync(PIN_ROOT);
+  } catch {
+    // still busy: left in /tmp
+  }
 });
 
 /** Applies a KivePolicy (v1) in {@linkcode NS}, with the agent's finalizer by default. */
