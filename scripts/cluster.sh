@@ -148,6 +148,11 @@ preflight() {
   [[ -n "$NODE_IP" ]] || NODE_IP=$(ip -4 -o addr show scope global | awk '{ sub("/.*", "", $4); print $4; exit }')
   [[ -n "$NODE_IP" ]] || die "no IPv4 address for the node: set KIVEBPF_NODE_IP"
   mkdir -p "$STATE" "$LOGS" "$RUN" "$STATE/config"
+  # A node has bpffs at /sys/fs/bpf (systemd mounts it); the agents pin their traps there.
+  if ! grep -q ' /sys/fs/bpf bpf ' /proc/self/mounts; then
+    mount -t bpf bpf /sys/fs/bpf || die "cannot mount bpffs at /sys/fs/bpf"
+    step "bpffs: mounted at /sys/fs/bpf"
+  fi
 }
 
 # containerd_answers: true if a containerd serves CONTAINERD_SOCK (ctr alone waits 10 s for a socket).
@@ -414,6 +419,8 @@ cmd_down() {
   stop_proc containerd
   kill_shims
   net_teardown
+  # The uninstall step of docs/USAGE.md: pins left by agents that were killed with traps armed.
+  rm -rf /sys/fs/bpf/kivebpf
   unmount_under "$CONTAINERD_STATE" "$KUBELET_DIR" /run/netns/cni- /var/run/netns/cni-
   rm -rf "$KUBELET_DIR" /var/log/pods /var/log/containers "$CONTAINERD_STATE" "$STATE/etcd" "$RUN" \
     "$CONTAINERD_ROOT/io.containerd.grpc.v1.cri/sandboxes" "$CONTAINERD_ROOT/io.containerd.grpc.v1.cri/containers"

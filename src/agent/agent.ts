@@ -566,7 +566,8 @@ export class NodeAgent {
     for (const event of held ?? []) this.#onEvent(event);
     const { armed, disarmed } = result;
     if (this.#o.cgroupFilter) this.#applyCgroupFilter(engine, all);
-    if (armed || disarmed) {
+    // The first sync of a leader always says what is armed (an adopted set may need no change).
+    if (armed || disarmed || (held && this.#arms.armedInodes > 0)) {
       this.#o.log.info("kernel traps updated", { armed, disarmed, inodes: this.#arms.armedInodes });
       this.#o.log.debug("kernel registrations", {
         registrations: all.map((r) => `${r.node}:${r.pod.name}:${r.path}:${r.dev}:${r.ino}`),
@@ -697,24 +698,26 @@ export class NodeAgent {
       this.#engine = undefined;
       // A last stop with nothing armed (policies deleted, kivebpf being removed) leaves
       // nothing in the kernel; otherwise the pins keep the traps armed for the successor.
-      if (engine?.pins && this.#stopped && this.#arms.armedInodes === 0) {
+      const pinRoot = engine?.pins?.root;
+      if (engine && pinRoot && this.#stopped && this.#arms.armedInodes === 0) {
         try {
           engine.unpin();
-          log.info("no trap left: removed the pinned BPF objects", { dir: engine.pins?.root });
+          log.info("no trap left: removed the pinned BPF objects", { dir: pinRoot });
         } catch (error) {
           log.warn("cannot remove the pinned BPF objects", { error: describe(error) });
         }
       }
-      this.#arms.reset();
-      this.#heldEvents = null;
       // What the kernel refused was this engine's verdict; a follower has none to report.
       this.#armFailures.clear();
       this.#blockNotEnforced.clear();
       if (engine) {
+        // The events read before the close still route: the trap ids are forgotten after.
         await engine.close();
         await this.#engineLoop;
         log.info("stopped leading kernel", { kernelId });
       }
+      this.#arms.reset();
+      this.#heldEvents = null;
     }
   }
 

@@ -152,10 +152,12 @@ function run(start: StartMessage): void {
       flushBatch();
       checkLost();
     }
-    // Drain what is there now (bounded: producers may still be writing), whatever the credit.
+    // Drain what is there now (bounded: producers may still be writing), whatever the credit;
+    // unless the ring is pinned for a successor (stop value 2), who reads the rest.
     const rounds = Math.ceil(start.ringBufferBytes / 104 / start.batchMax) + 1;
     refreshOffset();
-    for (let i = 0; i < rounds && rb.consume() > 0; i++) flushBatch();
+    const drain = Atomics.load(stop, 0) === 1;
+    for (let i = 0; drain && i < rounds && rb.consume() > 0; i++) flushBatch();
     flushExpired(true);
     flushBatch();
     checkLost();

@@ -903,7 +903,9 @@ export class TrapEngine {
     this.#notify();
     try {
       if (this.#worker) {
-        Atomics.store(new Int32Array(this.#stop), 0, 1);
+        // 1: drain the ring first. 2: pinned and kept: what is left in the ring stays there
+        // for the engine that adopts the pins (read now, it would be lost with this process).
+        Atomics.store(new Int32Array(this.#stop), 0, this.pins ? 2 : 1);
         Atomics.notify(new Int32Array(this.#credit), 0); // a paused Worker sees the stop at once
         let timer: ReturnType<typeof setTimeout> | undefined;
         const timeout = new Promise<void>((resolve) => {
