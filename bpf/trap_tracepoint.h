@@ -73,14 +73,33 @@ struct {
 	__type(value, __u32);
 } uring_open_slots SEC(".maps");
 
-/* Whether syscall number `nr` of the current task opens a path and returns an fd. */
+/*
+ * Whether syscall number `nr` of the current task opens a path and returns an fd.
+ * Every syscall exit comes here: a number in neither table returns before the task
+ * is read; only those in one of them (the opens, and 64-bit fstat and lseek, which
+ * share numbers with i386 open and creat) pay for the TS_COMPAT check.
+ */
 static __always_inline bool opens_path(long nr)
 {
+	nr &= ~KV_X32_SYSCALL_BIT;
+	switch (nr) {
+	case NR_open:
+	case NR_creat:
+	case NR_openat:
+	case NR_open_by_handle_at:
+	case NR_openat2:
+	case NR32_open:
+	case NR32_creat:
+	case NR32_openat:
+	case NR32_open_by_handle_at:
+		break;
+	default:
+		return false;
+	}
 	struct task_struct *task = bpf_get_current_task_btf();
 	if (task->thread_info.status & KV_TS_COMPAT)
 		return nr == NR32_openat || nr == NR32_open || nr == NR32_openat2 ||
 		       nr == NR32_creat || nr == NR32_open_by_handle_at;
-	nr &= ~KV_X32_SYSCALL_BIT;
 	return nr == NR_openat || nr == NR_open || nr == NR_openat2 || nr == NR_creat ||
 	       nr == NR_open_by_handle_at;
 }
