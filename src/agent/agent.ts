@@ -9,33 +9,33 @@
  *
  * @module
  */
-import {
-  type CoordinationV1Api,
-  type CoreV1Api,
-  type CustomObjectsApi,
-  type EventsV1Api,
-  type KubeConfig,
-  type KubernetesListObject,
-  type KubernetesObject,
-  PatchStrategy,
-  setHeaderOptions,
-  type V1ConfigMap,
-  V1MicroTime,
+import type {
+  CoordinationV1Api,
+  CoreV1Api,
+  CustomObjectsApi,
+  EventsV1Api,
+  KubeConfig,
+  KubernetesListObject,
+  KubernetesObject,
 } from "@kubernetes/client-node";
 import {
   canonicalJson,
-  FINALIZER,
   formatProblems,
   GROUP,
   type KivePolicyV2,
   PLURAL,
   validateSpec,
 } from "../api/mod.ts";
-import type { AccessEvent, EngineEvent, TrapEngine } from "../engine/mod.ts";
-import { apiStatus, LeaseElector, ResourceWatcher } from "../kube/mod.ts";
-import type { Alert } from "../delivery/mod.ts";
+import type { AccessEvent, TrapEngine } from "../engine/mod.ts";
+import { LeaseElector, ResourceWatcher } from "../kube/mod.ts";
 import type { AgentMetrics } from "../delivery/mod.ts";
-import { buildAlert, buildLossAlert, rfc3339Seconds, type TrapRegistration } from "./alert.ts";
+import type { TrapRegistration } from "./alert.ts";
+import { type AlertOutput, AlertRouter } from "./alert_router.ts";
+import {
+  PolicyStatusWriter,
+  REASON_ARM_FAILED,
+  REASON_BLOCK_NOT_ENFORCED,
+} from "./policy_status.ts";
 import {
   computeDesired,
   type PodObject,
@@ -45,51 +45,16 @@ import {
 } from "./desired.ts";
 import { KernelArms, type SyncResult } from "./kernel_arms.ts";
 import type { Logger } from "./log.ts";
+import { KERNEL_LABEL, peerRegistrations, RegistrationPublisher } from "./registrations.ts";
 import { nodeStatusEntries, type PlantOutcome } from "./status.ts";
 
-/** Label on each node's registration ConfigMap: the kernel it runs on. */
-export const KERNEL_LABEL = `${GROUP}/kernel-id`;
-/** Label on each node's registration ConfigMap: the node. */
-export const NODE_LABEL = `${GROUP}/node`;
-const REGISTRATIONS_KEY = "registrations.json";
-/**
- * Registrations per ConfigMap are kept under this many bytes: the API server refuses requests
- * over 3 MiB and etcd objects over 1.5 MiB, and 10,000 registrations take about 5 MiB.
- */
-export const MAX_CONFIGMAP_BYTES = 900_000;
-
-/**
- * Splits registrations into JSON arrays of at most `maxBytes` each (at least one, possibly
- * empty, so that a node with nothing armed still publishes that).
- *
- * @param registrations This node's registrations.
- * @param maxBytes Size limit of one chunk's JSON text.
- * @returns The JSON texts.
- */
-export function chunkRegistrations(
-  registrations: readonly TrapRegistration[],
-  maxBytes: number,
-): string[] {
-  const chunks: string[] = [];
-  let current: string[] = [];
-  let size = 2;
-  for (const registration of registrations) {
-    const text = JSON.stringify(registration);
-    if (current.length > 0 && size + text.length + 1 > maxBytes) {
-      chunks.push(`[${current.join(",")}]`);
-      current = [];
-      size = 2;
-    }
-    current.push(text);
-    size += text.length + 1;
-  }
-  chunks.push(`[${current.join(",")}]`);
-  return chunks;
-}
-
-/** Label a Secret needs before its keys are sent as callback headers. */
-export const HEADERS_LABEL = `${GROUP}/callback-headers`;
-const FIELD_MANAGER_PREFIX = "kivebpf-agent";
+export {
+  chunkRegistrations,
+  KERNEL_LABEL,
+  MAX_CONFIGMAP_BYTES,
+  NODE_LABEL,
+} from "./registrations.ts";
+export { HEADERS_LABEL } from "./alert_router.ts";
 
 /** Plants trap files; the agent's window onto containers. */
 export interface TrapPlanter {
@@ -107,11 +72,7 @@ export interface TrapPlanter {
   containerOf?(event: AccessEvent): string | undefined;
 }
 
-/** Where alerts go. */
-export interface AlertOutput {
-  /** Takes one alert; must return at once and never throw. */
-  deliver(alert: Alert): void;
-}
+export type { AlertOutput } from "./alert_router.ts";
 
 /** The clients the agent uses. */
 export interface AgentApis {
@@ -191,9 +152,8 @@ export class NodeAgent {
   #planted = new Map<string, Planted>();
   #engine?: TrapEngine;
   #engineLoop?: Promise<void>;
-  #publishedRegistrations?: string;
-  #publishedChunks = 0;
-  #appliedStatus = new Map<string, string>();
+  readonly #publisher: RegistrationPublisher;
+  readonly #status: PolicyStatusWriter;
   #reconcileTimer?: ReturnType<typeof setTimeout>;
   #resyncTimer?: ReturnType<typeof setInterval>;
   #reconciling?: Promise<void>;
@@ -201,11 +161,7 @@ export class NodeAgent {
   #stopped = false;
   #leading = false;
   #leadership: Promise<void> = Promise.resolve();
-  #lastPodEvent = new Map<string, number>();
-  #alertSeq = 0;
-  /** Set while leading and before the first kernel sync; see #setLeading. */
-  #heldEvents: EngineEvent[] | null = null;
-  #headers = new Map<string, Record<string, string>>();
+  readonly #alerts: AlertRouter;
   /** This node's registrations the kernel refused, by registration key, with the error. */
   #armFailures = new Map<string, string>();
   /** This node's registrations whose `block` the backend cannot enforce (armed to alert). */
@@ -219,6 +175,35 @@ export class NodeAgent {
   constructor(options: NodeAgentOptions) {
     this.#o = options;
     const { kubeConfig, custom, core } = options.apis;
+    this.#publisher = new RegistrationPublisher({
+      core,
+      nodeName: options.nodeName,
+      namespace: options.namespace,
+      kernelId: options.kernelId,
+      log: options.log,
+      describe,
+    });
+    this.#status = new PolicyStatusWriter({
+      nodeName: options.nodeName,
+      kernelId: options.kernelId,
+      namespace: options.namespace,
+      custom,
+      coordination: options.apis.coordination,
+      log: options.log,
+      describe,
+    });
+    this.#alerts = new AlertRouter({
+      kernelId: options.kernelId,
+      nodeName: options.nodeName,
+      namespace: options.namespace,
+      log: options.log,
+      metrics: options.metrics,
+      output: options.output,
+      core,
+      events: options.apis.events,
+      containerOf: options.planter.containerOf?.bind(options.planter),
+      podEventSeconds: options.podEventSeconds,
+    }, this.#arms);
     const onChange = () => this.schedule();
     const onError = (what: string) => (error: unknown) =>
       options.log.warn(`watch of ${what} failed; restarting`, { error: describe(error) });
@@ -376,16 +361,20 @@ export class NodeAgent {
     const registrations = [...this.#planted.values()].flatMap((p) =>
       p.registration ? [p.registration] : []
     );
-    await this.#stage("publish", () => this.#publish(registrations));
+    await this.#stage("publish", () => this.#publisher.publish(registrations));
     if (this.#leading) {
       const live = new Set(policies.map((p) => p.metadata.uid ?? ""));
       await this.#stage("kernel", () => this.#syncKernel(registrations, live));
     }
     await this.#stage("status", () => this.#writeStatus(policies, deleting, desired.problems));
     if (this.#o.writesPolicyConditions?.() ?? true) {
-      await this.#stage("conditions", () => this.#writeConditions(policies));
+      await this.#stage("conditions", () => this.#status.writeConditions(policies));
     }
-    await this.#stage("finalizers", () => this.#releaseFinalizers(deleting));
+    const plantedPolicies = new Set([...this.#planted.values()].map((p) => p.target.policy.uid));
+    await this.#stage(
+      "finalizers",
+      () => this.#status.releaseFinalizers(deleting, { plantedPolicies, leading: this.#leading }),
+    );
   }
 
   async #stage(name: string, run: () => void | Promise<void>): Promise<void> {
@@ -484,70 +473,9 @@ export class NodeAgent {
   }
 
   /** Writes this node's registrations to its ConfigMap for the kernel's leader. */
-  async #publish(registrations: readonly TrapRegistration[]): Promise<void> {
-    const text = JSON.stringify(registrations);
-    if (text === this.#publishedRegistrations) return;
-    const { core } = this.#o.apis;
-    const chunks = chunkRegistrations(registrations, MAX_CONFIGMAP_BYTES);
-    try {
-      for (const [index, chunk] of chunks.entries()) {
-        const name = `kivebpf-node-${this.#o.nodeName}${index === 0 ? "" : `-${index}`}`;
-        const body: V1ConfigMap = {
-          apiVersion: "v1",
-          kind: "ConfigMap",
-          metadata: {
-            name,
-            namespace: this.#o.namespace,
-            labels: {
-              [KERNEL_LABEL]: this.#o.kernelId,
-              [NODE_LABEL]: this.#o.nodeName,
-              "app.kubernetes.io/name": "kivebpf",
-            },
-          },
-          data: { [REGISTRATIONS_KEY]: chunk },
-        };
-        await core.patchNamespacedConfigMap(
-          {
-            name,
-            namespace: this.#o.namespace,
-            body,
-            fieldManager: FIELD_MANAGER_PREFIX,
-            force: true,
-          },
-          setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
-        );
-      }
-      // Chunks a larger set needed earlier are deleted only after the new ones are written.
-      for (let index = chunks.length; index < this.#publishedChunks; index++) {
-        await core.deleteNamespacedConfigMap({
-          name: `kivebpf-node-${this.#o.nodeName}-${index}`,
-          namespace: this.#o.namespace,
-        }).catch((error) => {
-          if (apiStatus(error) !== 404) throw error;
-        });
-      }
-      this.#publishedChunks = chunks.length;
-      this.#publishedRegistrations = text;
-    } catch (error) {
-      this.#o.log.warn("cannot publish trap registrations", { error: describe(error) });
-    }
-  }
-
   /** Every registration on this kernel: this node's, and its peers' from their ConfigMaps. */
   #kernelRegistrations(own: readonly TrapRegistration[]): TrapRegistration[] {
-    const all = [...own];
-    for (const object of this.#peers.list() as V1ConfigMap[]) {
-      if (object.metadata?.labels?.[NODE_LABEL] === this.#o.nodeName) continue;
-      try {
-        all.push(...JSON.parse(object.data?.[REGISTRATIONS_KEY] ?? "[]"));
-      } catch (error) {
-        this.#o.log.warn("unreadable registrations", {
-          configMap: object.metadata?.name,
-          error: describe(error),
-        });
-      }
-    }
-    return all;
+    return [...own, ...peerRegistrations(this.#peers.list(), this.#o.nodeName, this.#o.log)];
   }
 
   /**
@@ -558,16 +486,15 @@ export class NodeAgent {
     const engine = this.#engine;
     if (!engine) return;
     const all = this.#kernelRegistrations(own).filter((r) => livePolicies.has(r.policy.uid));
-    this.#refreshHeaders(all).catch(() => {});
+    this.#alerts.refreshHeaders(all).catch(() => {});
     const result = this.#arms.sync(engine, all);
     this.#recordSyncProblems(result);
-    const held = this.#heldEvents;
-    this.#heldEvents = null;
-    for (const event of held ?? []) this.#onEvent(event);
+    const firstSync = this.#alerts.holding;
+    this.#alerts.release();
     const { armed, disarmed } = result;
     if (this.#o.cgroupFilter) this.#applyCgroupFilter(engine, all);
     // The first sync of a leader always says what is armed (an adopted set may need no change).
-    if (armed || disarmed || (held && this.#arms.armedInodes > 0)) {
+    if (armed || disarmed || (firstSync && this.#arms.armedInodes > 0)) {
       this.#o.log.info("kernel traps updated", { armed, disarmed, inodes: this.#arms.armedInodes });
       this.#o.log.debug("kernel registrations", {
         registrations: all.map((r) => `${r.node}:${r.pod.name}:${r.path}:${r.dev}:${r.ino}`),
@@ -667,7 +594,7 @@ export class NodeAgent {
       this.#leading = true;
       // Events are held until the first kernel sync has attached registrations to the
       // (possibly adopted) trap ids: what accumulated while no agent read must route.
-      this.#heldEvents = [];
+      this.#alerts.hold();
       log.info("leading kernel", {
         kernelId,
         backend: engine.backend,
@@ -689,7 +616,7 @@ export class NodeAgent {
       }
       metrics?.leader.set({ kernel_id: kernelId }, 1);
       metrics?.backendInfo.set({ backend: engine.backend }, 1);
-      this.#engineLoop = this.#readEvents(engine);
+      this.#engineLoop = this.#alerts.run(engine);
       this.schedule(0);
     } else {
       this.#leading = false;
@@ -717,150 +644,8 @@ export class NodeAgent {
         log.info("stopped leading kernel", { kernelId });
       }
       this.#arms.reset();
-      this.#heldEvents = null;
+      this.#alerts.drop();
     }
-  }
-
-  async #readEvents(engine: TrapEngine): Promise<void> {
-    try {
-      for await (const event of engine.events()) this.#onEvent(event);
-    } catch (error) {
-      if (!engine.closed) this.#o.log.error("event stream failed", { error: describe(error) });
-    }
-  }
-
-  #onEvent(event: EngineEvent): void {
-    if (this.#heldEvents) {
-      if (this.#heldEvents.length < MAX_HELD_EVENTS) this.#heldEvents.push(event);
-      else this.#o.metrics?.eventsLost.inc({}, event.count);
-      return;
-    }
-    const { log, metrics, output, kernelId } = this.#o;
-    if (event.kind === "lost") {
-      metrics?.eventsLost.inc({}, event.count);
-      for (const registration of this.#arms.registrationsOf(event.trapId)) {
-        // A summary in the alert's own shape, so whoever reads alerts learns of the loss too.
-        const body = buildLossAlert(registration, kernelId, event.count);
-        log.warn("accesses lost: the kernel ring buffer was full", {
-          policy: `${registration.policy.namespace}/${registration.policy.name}`,
-          path: registration.path,
-          lost: event.count,
-        });
-        output.deliver({
-          id: `${kernelId}-lost-${event.trapId}-${++this.#alertSeq}`,
-          body,
-          policy: { name: registration.policy.name, namespace: registration.policy.namespace },
-          callback: this.#callbackOf(registration),
-        });
-      }
-      return;
-    }
-    if (event.count > 1) metrics?.eventsAggregated.inc({}, event.count - 1);
-    const routed = this.#arms.route(event, this.#o.planter.containerOf?.bind(this.#o.planter));
-    if (routed.length === 0) {
-      log.debug("event for a trap no longer armed", { dev: event.dev, ino: event.ino });
-      return;
-    }
-    for (const registration of routed) {
-      // The same access always gets the same id (the kernel's event, the trap), so that a
-      // receiver can drop the duplicates two agents send around a takeover.
-      const id = `${kernelId}-${event.bootNs}-${event.tgid}-${event.pid}-` +
-        `${registration.policy.uid}-${registration.trapIndex}`;
-      const body = buildAlert(event, registration, kernelId, id);
-      output.deliver({
-        id,
-        body: body.KiveAlert as Record<string, unknown>,
-        policy: { name: registration.policy.name, namespace: registration.policy.namespace },
-        callback: this.#callbackOf(registration),
-      });
-      this.#podEvent(event, registration);
-    }
-  }
-
-  /**
-   * The callback target of a registration, with headers from its Secret when it names one.
-   * Headers come from a cache refreshed in the background: an alert never waits for the API.
-   */
-  #callbackOf(registration: TrapRegistration): Alert["callback"] {
-    if (!registration.callback) return undefined;
-    const target: NonNullable<Alert["callback"]> = { url: registration.callback };
-    if (registration.callbackCABundle) target.caBundle = registration.callbackCABundle;
-    if (registration.callbackHeadersSecret) {
-      target.headers = this.#headers.get(registration.callbackHeadersSecret);
-    }
-    return target;
-  }
-
-  /**
-   * Loads the callback header Secrets the registrations name. Only Secrets in the agent's own
-   * namespace that carry the label {@linkcode HEADERS_LABEL} are used, so a policy cannot make
-   * the agent send other Secrets (its own TLS key, say) to a URL the policy chose.
-   */
-  async #refreshHeaders(registrations: readonly TrapRegistration[]): Promise<void> {
-    const names = new Set(
-      registrations.flatMap((r) => r.callbackHeadersSecret ? [r.callbackHeadersSecret] : []),
-    );
-    for (const name of this.#headers.keys()) if (!names.has(name)) this.#headers.delete(name);
-    for (const name of names) {
-      try {
-        const secret = await this.#o.apis.core.readNamespacedSecret({
-          name,
-          namespace: this.#o.namespace,
-        });
-        if (secret.metadata?.labels?.[HEADERS_LABEL] !== "true") {
-          this.#o.log.warn("callback header Secret ignored: it lacks the label", {
-            secret: name,
-            label: `${HEADERS_LABEL}=true`,
-          });
-          this.#headers.delete(name);
-          continue;
-        }
-        const headers: Record<string, string> = {};
-        for (const [key, value] of Object.entries(secret.data ?? {})) headers[key] = atob(value);
-        for (const [key, value] of Object.entries(secret.stringData ?? {})) headers[key] = value;
-        this.#headers.set(name, headers);
-      } catch (error) {
-        this.#o.log.warn("cannot read callback header Secret", {
-          secret: name,
-          error: describe(error),
-        });
-      }
-    }
-  }
-
-  #podEvent(event: AccessEvent, registration: TrapRegistration): void {
-    const api = this.#o.apis.events;
-    if (!api) return;
-    const key = `${registration.pod.namespace}/${registration.pod.name}`;
-    const now = Date.now();
-    if (now - (this.#lastPodEvent.get(key) ?? 0) < (this.#o.podEventSeconds ?? 10) * 1000) return;
-    this.#lastPodEvent.set(key, now);
-    const time = new V1MicroTime();
-    api.createNamespacedEvent({
-      namespace: registration.pod.namespace,
-      body: {
-        metadata: { generateName: `${registration.pod.name}.kivebpf-` },
-        eventTime: time,
-        reportingController: `${GROUP}/agent`,
-        reportingInstance: this.#o.nodeName,
-        action: "Access",
-        reason: "TrapAccessed",
-        type: "Warning",
-        note:
-          `${event.comm} (pid ${event.tgid}, uid ${event.uid}) accessed trap ${registration.path} ` +
-          `of KivePolicy ${registration.policy.namespace}/${registration.policy.name}`.slice(
-            0,
-            1024,
-          ),
-        regarding: {
-          apiVersion: "v1",
-          kind: "Pod",
-          name: registration.pod.name,
-          namespace: registration.pod.namespace,
-          uid: registration.pod.uid,
-        },
-      },
-    }).catch((error) => this.#o.log.debug("cannot create pod event", { error: describe(error) }));
   }
 
   async #writeStatus(
@@ -884,230 +669,11 @@ export class NodeAgent {
       }),
       [...problems, ...this.#blockProblems()],
     );
-    const live = new Set(policies.map((p) => p.metadata.uid ?? ""));
-    const targets = new Map<string, { namespace: string; name: string; status: unknown }>();
-    for (const [uid, { policy, entry }] of entries) {
-      if (live.has(uid)) {
-        targets.set(uid, {
-          namespace: policy.namespace,
-          name: policy.name,
-          status: { nodes: [entry] },
-        });
-      }
-    }
-    // Policies this node reported on before but no longer matches, or that are being deleted:
-    // apply an empty status to drop this node's entry.
-    for (const policy of [...policies, ...deleting]) {
-      const uid = policy.metadata.uid ?? "";
-      if (!targets.has(uid) && this.#appliedStatus.has(uid) || policy.metadata.deletionTimestamp) {
-        if (!targets.has(uid)) {
-          targets.set(uid, {
-            namespace: policy.metadata.namespace ?? "",
-            name: policy.metadata.name ?? "",
-            status: undefined,
-          });
-        }
-      }
-    }
-    for (const uid of this.#appliedStatus.keys()) {
-      if (!live.has(uid) && !deleting.some((p) => p.metadata.uid === uid)) {
-        this.#appliedStatus.delete(uid);
-      }
-    }
-    for (const [uid, { namespace, name, status }] of targets) {
-      const text = JSON.stringify(status ?? null);
-      if (this.#appliedStatus.get(uid) === text) continue;
-      const body: Record<string, unknown> = {
-        apiVersion: `${GROUP}/v2alpha1`,
-        kind: "KivePolicy",
-        metadata: { name, namespace, uid },
-      };
-      if (status) body.status = status;
-      try {
-        await this.#applyStatus(
-          namespace,
-          name,
-          body,
-          `${FIELD_MANAGER_PREFIX}-${this.#o.nodeName}`,
-        );
-        this.#appliedStatus.set(uid, text);
-      } catch (error) {
-        if (apiStatus(error) === 404 || apiStatus(error) === 409) continue;
-        this.#o.log.warn("cannot update KivePolicy status", {
-          policy: `${namespace}/${name}`,
-          error: describe(error),
-        });
-      }
-    }
-  }
-
-  /** Server-side applies a KivePolicy status with one field manager, taking over its fields. */
-  async #applyStatus(
-    namespace: string,
-    name: string,
-    body: Record<string, unknown>,
-    fieldManager: string,
-  ): Promise<void> {
-    await this.#o.apis.custom.patchNamespacedCustomObjectStatus(
-      {
-        group: GROUP,
-        version: "v2alpha1",
-        namespace,
-        plural: PLURAL,
-        name,
-        body,
-        fieldManager,
-        force: true,
-      },
-      setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
-    );
-  }
-
-  /**
-   * Sums the nodes' entries into `status.armed` and the `Ready` condition, applied with a field
-   * manager of its own so it never touches the nodes' entries.
-   */
-  async #writeConditions(policies: readonly KivePolicyV2[]): Promise<void> {
-    for (const policy of policies) {
-      const nodes = policy.status?.nodes ?? [];
-      const armed = nodes.reduce((sum, node) => sum + node.armed, 0);
-      const allProblems = nodes.flatMap((node) =>
-        (node.traps ?? []).flatMap((trap) => trap.problems ?? [])
-      );
-      // A block that is not enforced is still armed (to alert): a warning, not a gap.
-      const problems = allProblems.filter((p) => p.reason !== REASON_BLOCK_NOT_ENFORCED);
-      const blockNotEnforced = allProblems.length > problems.length;
-      const reasons = [...new Set(problems.map((p) => p.reason))].join(", ");
-      const [status, reason, message] = armed === 0 && problems.length === 0
-        ? ["False", "NoMatch", "no running container matches the policy"]
-        : armed === 0
-        ? ["False", "NotArmed", `no container armed: ${reasons}`]
-        : problems.length > 0
-        ? [
-          "False",
-          "PartiallyArmed",
-          `${armed} container(s) armed on ${nodes.length} node(s); not armed: ${reasons}`,
-        ]
-        : [
-          "True",
-          "Armed",
-          `${armed} container(s) armed on ${nodes.length} node(s)${
-            blockNotEnforced ? "; block not enforced on some (alert only)" : ""
-          }`,
-        ];
-      const current = policy.status?.conditions?.find((c) => c.type === "Ready");
-      if (
-        current?.status === status && current.reason === reason && current.message === message &&
-        current.observedGeneration === policy.metadata.generation && policy.status?.armed === armed
-      ) continue;
-      const condition = {
-        type: "Ready",
-        status,
-        reason,
-        message,
-        observedGeneration: policy.metadata.generation,
-        lastTransitionTime: current?.status === status && current.lastTransitionTime
-          ? current.lastTransitionTime
-          : rfc3339Seconds(BigInt(Date.now()) * 1_000_000n),
-      };
-      try {
-        const { name, namespace } = policy.metadata;
-        await this.#applyStatus(namespace ?? "", name ?? "", {
-          apiVersion: `${GROUP}/v2alpha1`,
-          kind: "KivePolicy",
-          metadata: { name, namespace },
-          status: {
-            armed,
-            observedGeneration: policy.metadata.generation,
-            conditions: [condition],
-          },
-        }, `${FIELD_MANAGER_PREFIX}-conditions`);
-      } catch (error) {
-        if (apiStatus(error) !== 404) {
-          this.#o.log.warn("cannot update KivePolicy conditions", { error: describe(error) });
-        }
-      }
-    }
-  }
-
-  /**
-   * Whether no other node can still have the policy armed: each other node's status entry is
-   * on this kernel, which this agent leads and has just disarmed, or on a kernel whose Lease
-   * has expired, whose BPF programs died with their agent.
-   */
-  async #othersDisarmed(policy: KivePolicyV2): Promise<boolean> {
-    for (const entry of policy.status?.nodes ?? []) {
-      if (entry.node === this.#o.nodeName) continue;
-      if (entry.kernelId === this.#o.kernelId && this.#leading) continue;
-      if (entry.kernelId && !(await this.#kernelLeaseLive(entry.kernelId))) continue;
-      return false;
-    }
-    return true;
-  }
-
-  async #kernelLeaseLive(kernelId: string): Promise<boolean> {
-    try {
-      const lease = await this.#o.apis.coordination.readNamespacedLease({
-        name: `kivebpf-kernel-${kernelId}`,
-        namespace: this.#o.namespace,
-      });
-      const renewed = lease.spec?.renewTime ? new Date(lease.spec.renewTime).getTime() : 0;
-      const duration = (lease.spec?.leaseDurationSeconds ?? 15) * 1000;
-      // Twice the duration: tolerate clock skew between nodes rather than release early.
-      return Boolean(lease.spec?.holderIdentity) && Date.now() - renewed < 2 * duration;
-    } catch (error) {
-      return apiStatus(error) !== 404;
-    }
-  }
-
-  /**
-   * Removes our finalizer from a policy being deleted once no node reports traps for it any
-   * more (each node drops its status entry after disarming).
-   */
-  async #releaseFinalizers(deleting: readonly KivePolicyV2[]): Promise<void> {
-    for (const policy of deleting) {
-      const finalizers = policy.metadata.finalizers ?? [];
-      if (!finalizers.includes(FINALIZER)) continue;
-      const uid = policy.metadata.uid ?? "";
-      if ([...this.#planted.values()].some((p) => p.target.policy.uid === uid)) continue;
-      if (!(await this.#othersDisarmed(policy))) continue;
-      try {
-        await this.#o.apis.custom.patchNamespacedCustomObject(
-          {
-            group: GROUP,
-            version: "v2alpha1",
-            namespace: policy.metadata.namespace ?? "",
-            plural: PLURAL,
-            name: policy.metadata.name ?? "",
-            body: [
-              { op: "test", path: "/metadata/uid", value: uid },
-              {
-                op: "replace",
-                path: "/metadata/finalizers",
-                value: finalizers.filter((f) => f !== FINALIZER),
-              },
-            ],
-          },
-          setHeaderOptions("Content-Type", PatchStrategy.JsonPatch),
-        );
-        this.#o.log.info("policy disarmed; finalizer removed", {
-          policy: `${policy.metadata.namespace}/${policy.metadata.name}`,
-        });
-      } catch (error) {
-        if (apiStatus(error) !== 404 && apiStatus(error) !== 422) {
-          this.#o.log.warn("cannot remove finalizer", { error: describe(error) });
-        }
-      }
-    }
+    await this.#status.writeNodeStatus(entries, policies, deleting);
   }
 }
 
-/** Status reason: the trap file is planted, but the kernel refused to arm its inode. */
-export const REASON_ARM_FAILED = "ArmFailed";
-/** Events held before the first kernel sync of a new leader, at most (then counted lost). */
-const MAX_HELD_EVENTS = 65536;
-/** Status reason: a `block` trap is armed to alert only; the backend cannot deny opens. */
-export const REASON_BLOCK_NOT_ENFORCED = "BlockNotEnforced";
+export { REASON_ARM_FAILED, REASON_BLOCK_NOT_ENFORCED } from "./policy_status.ts";
 
 function registrationKey(r: TrapRegistration): string {
   return `${r.policy.uid}/${r.trapIndex}/${r.pod.uid}/${r.container.name}/${r.dev}:${r.ino}`;

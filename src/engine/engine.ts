@@ -6,6 +6,7 @@ import {
   openAndClose,
   threadId,
 } from "../bpf/mod.ts";
+import { LossLedger } from "./loss_ledger.ts";
 import { loadBackend, type Loaded, removePins, type TrapConfig, writeConfig } from "./load.ts";
 import { TRAP_FLAG_BLOCK, TRAP_KEY_SIZE, TRAP_LEARNED_SIZE, TRAP_VALUE_SIZE } from "./_event.ts";
 import type { StartMessage, WorkerMessage } from "./_ring_worker.ts";
@@ -251,12 +252,6 @@ export async function openEngine(options: EngineOptions = {}): Promise<TrapEngin
   return engine;
 }
 
-interface TrapSlot {
-  slot: number;
-  keys: number;
-  lostSeen: bigint;
-}
-
 /**
  * A loaded and attached trap engine. Create it with {@linkcode openEngine}.
  *
@@ -277,18 +272,13 @@ export class TrapEngine {
   #lostMap: BpfMap;
   #bss: BpfMap;
   #learnMap: BpfMap;
-  #lostReportedMap: BpfMap;
   #cgroupMap: BpfMap;
-  #maxTraps: number;
   #maxCgroups: number;
   #config: TrapConfig;
   #maxQueued: number;
   #cgroups: Set<bigint> | null = null;
   #armed = new Map<string, { key: TrapKey; trapId: number; flags: number }>();
-  #traps = new Map<number, TrapSlot>();
-  #freeSlots: number[] = [];
-  #nextSlot = 1;
-  #retiredLost = new Map<number, bigint>();
+  #ledger: LossLedger;
   #userLost = new Map<number, number>();
   #userLostPending = new Map<number, number>();
   #queue: EngineEvent[] = [];
@@ -329,11 +319,14 @@ export class TrapEngine {
     this.#bss = loaded.obj.map(".bss");
     this.#learnMap = loaded.obj.map("learn_map");
     this.#cgroupMap = loaded.obj.map("trapped_cgroups");
-    this.#maxTraps = limits.maxTraps;
     this.#maxCgroups = limits.maxCgroups;
     this.#maxQueued = limits.maxQueuedEvents;
     this.#config = { ...limits.config };
-    this.#lostReportedMap = loaded.obj.map("lost_reported");
+    this.#ledger = new LossLedger(
+      this.#lostMap,
+      loaded.obj.map("lost_reported"),
+      limits.maxTraps,
+    );
     if (loaded.pins?.adoptedMaps) this.#adopt();
   }
 
@@ -350,22 +343,10 @@ export class TrapEngine {
       const v = new DataView(value.buffer);
       const key = { dev: Number(kv.getBigUint64(0, true)), ino: kv.getBigUint64(8, true) };
       const trapId = v.getUint32(0, true);
-      const slot = v.getUint32(8, true);
-      let t = this.#traps.get(trapId);
-      if (!t) {
-        t = { slot, keys: 0, lostSeen: this.#readSlot(this.#lostReportedMap, slot) };
-        this.#traps.set(trapId, t);
-      }
-      t.keys++;
+      this.#ledger.adoptKey(trapId, v.getUint32(8, true));
       this.#armed.set(keyString(key), { key, trapId, flags: v.getUint32(4, true) });
     }
-    const used = new Set([...this.#traps.values()].map((t) => t.slot));
-    let highest = 0;
-    for (const slot of used) highest = Math.max(highest, slot);
-    this.#nextSlot = highest + 1;
-    for (let slot = 1; slot < this.#nextSlot; slot++) {
-      if (!used.has(slot)) this.#freeSlots.push(slot);
-    }
+    this.#ledger.finishAdoption();
     const bss = this.#bss.lookup(new Uint8Array(4));
     const filterOn = bss ? new DataView(bss.buffer).getUint32(16, true) !== 0 : false;
     if (filterOn) {
@@ -503,53 +484,10 @@ export class TrapEngine {
     if (this.#closing) throw new TypeError("The trap engine is closed");
   }
 
-  #slotFor(trapId: number): TrapSlot {
-    let t = this.#traps.get(trapId);
-    if (!t) {
-      const slot = this.#freeSlots.pop() ?? this.#nextSlot++;
-      if (slot > this.#maxTraps) throw new RangeError(`More than ${this.#maxTraps} trap ids armed`);
-      t = { slot, keys: 0, lostSeen: 0n };
-      this.#traps.set(trapId, t);
-    }
-    return t;
-  }
-
-  #readLost(slot: number): bigint {
-    return this.#readSlot(this.#lostMap, slot);
-  }
-
-  #readSlot(map: BpfMap, slot: number): bigint {
-    const key = new Uint8Array(4);
-    new DataView(key.buffer).setUint32(0, slot, true);
-    const value = map.lookup(key);
-    return value ? new DataView(value.buffer).getBigUint64(0, true) : 0n;
-  }
-
-  /** Records how much of a slot's losses is reported: a successor reports only the rest. */
-  #writeReported(slot: number, reported: bigint): void {
-    const key = new Uint8Array(4);
-    new DataView(key.buffer).setUint32(0, slot, true);
-    const value = new Uint8Array(8);
-    new DataView(value.buffer).setBigUint64(0, reported, true);
-    this.#lostReportedMap.update(key, value);
-  }
-
   #setArmed(n: number): void {
     if (this.#config.armed === n) return;
     this.#config.armed = n;
     writeConfig(this.#bss, this.#config);
-  }
-
-  #releaseSlot(trapId: number, t: TrapSlot): void {
-    const lost = this.#readLost(t.slot);
-    if (lost > t.lostSeen) this.#push({ kind: "lost", trapId, count: Number(lost - t.lostSeen) });
-    this.#retiredLost.set(trapId, (this.#retiredLost.get(trapId) ?? 0n) + lost);
-    const key = new Uint8Array(4);
-    new DataView(key.buffer).setUint32(0, t.slot, true);
-    this.#lostMap.update(key, new Uint8Array(this.#lostMap.lookupSize));
-    this.#writeReported(t.slot, 0n);
-    this.#traps.delete(trapId);
-    this.#freeSlots.push(t.slot);
   }
 
   /**
@@ -573,31 +511,30 @@ export class TrapEngine {
     }
     const id = keyString(key);
     const previous = this.#armed.get(id);
-    const t = this.#slotFor(trapId);
+    const slot = this.#ledger.slotOf(trapId);
     const flags = options.block ? TRAP_FLAG_BLOCK : 0;
     const value = new Uint8Array(TRAP_VALUE_SIZE);
     const v = new DataView(value.buffer);
     v.setUint32(0, trapId, true);
     v.setUint32(4, flags, true);
-    v.setUint32(8, t.slot, true);
+    v.setUint32(8, slot, true);
     // The programs skip everything while armed is 0: raise it before the key is in the map.
     if (!previous) this.#setArmed(this.#armed.size + 1);
     try {
       this.#trapMap.update(encodeKey(key), value);
     } catch (error) {
       if (!previous) this.#setArmed(this.#armed.size);
-      if (t.keys === 0) this.#releaseSlot(trapId, t);
+      this.#pushLost(this.#ledger.removeKey(trapId, false)); // frees a slot no key uses
       throw error;
     }
     this.#armed.set(id, { key: { dev: key.dev, ino: key.ino }, trapId, flags });
     if (previous && previous.trapId === trapId) return;
-    t.keys++;
-    if (previous) this.#unref(previous.trapId);
+    this.#ledger.addKey(trapId);
+    if (previous) this.#pushLost(this.#ledger.removeKey(previous.trapId));
   }
 
-  #unref(trapId: number): void {
-    const t = this.#traps.get(trapId);
-    if (t && --t.keys === 0) this.#releaseSlot(trapId, t);
+  #pushLost(notice: LostNotice | null): void {
+    if (notice) this.#push(notice);
   }
 
   /**
@@ -666,7 +603,7 @@ export class TrapEngine {
     if (!armed) return deleted;
     this.#armed.delete(id);
     this.#setArmed(this.#armed.size);
-    this.#unref(armed.trapId);
+    this.#pushLost(this.#ledger.removeKey(armed.trapId));
     return true;
   }
 
@@ -755,14 +692,7 @@ export class TrapEngine {
   /** Reads the kernel's lost counters and queues a notice for each trap that lost more. */
   #pollLost(): void {
     if (this.#closed) return;
-    for (const [trapId, t] of this.#traps) {
-      const lost = this.#readLost(t.slot);
-      if (lost > t.lostSeen) {
-        this.#push({ kind: "lost", trapId, count: Number(lost - t.lostSeen) });
-        t.lostSeen = lost;
-        this.#writeReported(t.slot, lost);
-      }
-    }
+    for (const notice of this.#ledger.poll()) this.#push(notice);
   }
 
   #onEvents(events: AccessEvent[]): void {
@@ -867,13 +797,10 @@ export class TrapEngine {
    */
   counters(): EngineCounters {
     if (!this.#closed) this.#pollLost();
-    const lostByTrap = new Map<number, number>();
-    const add = (trapId: number, n: number) => {
+    const lostByTrap = this.#ledger.reportedByTrap();
+    for (const [trapId, n] of this.#userLost) {
       if (n > 0) lostByTrap.set(trapId, (lostByTrap.get(trapId) ?? 0) + n);
-    };
-    for (const [trapId, n] of this.#retiredLost) add(trapId, Number(n));
-    for (const [trapId, t] of this.#traps) add(trapId, Number(t.lostSeen));
-    for (const [trapId, n] of this.#userLost) add(trapId, n);
+    }
     let lost = 0;
     for (const n of lostByTrap.values()) lost += n;
     let lostInUserSpace = 0;

@@ -1,0 +1,249 @@
+/**
+ * The leader's alert path: engine events routed through the kernel's trap ids to the
+ * registrations they hit, built into KiveAlerts and handed to the output (stdout or the
+ * policy's callback, with headers from a labelled Secret), plus a Kubernetes Event on the pod.
+ * Nothing here waits for the API server.
+ *
+ * @module
+ */
+import { type CoreV1Api, type EventsV1Api, V1MicroTime } from "@kubernetes/client-node";
+import { GROUP } from "../api/mod.ts";
+import type { AgentMetrics, Alert } from "../delivery/mod.ts";
+import type { AccessEvent, EngineEvent, TrapEngine } from "../engine/mod.ts";
+import { buildAlert, buildLossAlert, type TrapRegistration } from "./alert.ts";
+import type { ContainerOfProcess, KernelArms } from "./kernel_arms.ts";
+import type { Logger } from "./log.ts";
+
+/** Label a callback header Secret must carry to be used (in the agent's namespace). */
+export const HEADERS_LABEL = `${GROUP}/callback-headers`;
+
+/** Events held before the first kernel sync of a new leader, at most (then counted lost). */
+const MAX_HELD_EVENTS = 65536;
+
+/** Where alerts go. */
+export interface AlertOutput {
+  /** Takes one alert; must return at once and never throw. */
+  deliver(alert: Alert): void;
+}
+
+/** Options of {@linkcode AlertRouter}. */
+export interface AlertRouterOptions {
+  /** The kernel's boot id, in alerts and alert ids. */
+  kernelId: string;
+  /** The agent's node, reported as the Events' instance. */
+  nodeName: string;
+  /** The agent's namespace: callback header Secrets are read from it only. */
+  namespace: string;
+  log: Logger;
+  metrics?: AgentMetrics;
+  output: AlertOutput;
+  /** Reads callback header Secrets. */
+  core: CoreV1Api;
+  /** Creates the pod Events; none without it. */
+  events?: EventsV1Api;
+  /** Finds the container an accessing process runs in. */
+  containerOf?: ContainerOfProcess;
+  /** At most one pod Event per pod per this many seconds. Default 10. */
+  podEventSeconds?: number;
+}
+
+/** Routes a leader's kernel events to alerts. */
+export class AlertRouter {
+  readonly #o: AlertRouterOptions;
+  readonly #arms: KernelArms;
+  #held: EngineEvent[] | null = null;
+  #alertSeq = 0;
+  #lastPodEvent = new Map<string, number>();
+  #headers = new Map<string, Record<string, string>>();
+
+  /**
+   * @param options Where alerts go and the clients for Secrets and Events.
+   * @param arms The leader's trap ids and their registrations.
+   */
+  constructor(options: AlertRouterOptions, arms: KernelArms) {
+    this.#o = options;
+    this.#arms = arms;
+  }
+
+  /**
+   * Turns the engine's events into alerts until its stream ends (the engine closed).
+   *
+   * @param engine The leader's engine.
+   */
+  async run(engine: TrapEngine): Promise<void> {
+    try {
+      for await (const event of engine.events()) this.route(event);
+    } catch (error) {
+      if (!engine.closed) this.#o.log.error("event stream failed", { error: describe(error) });
+    }
+  }
+
+  /**
+   * Holds events instead of alerting, until {@linkcode AlertRouter.release}: a new leader's
+   * trap ids (adopted from pins) have no registrations before its first kernel sync.
+   */
+  hold(): void {
+    this.#held ??= [];
+  }
+
+  /** Alerts for what was held, and stops holding. */
+  release(): void {
+    const held = this.#held;
+    this.#held = null;
+    for (const event of held ?? []) this.route(event);
+  }
+
+  /** Whether events are held now. */
+  get holding(): boolean {
+    return this.#held !== null;
+  }
+
+  /** Stops holding and forgets what was held (the engine is gone). */
+  drop(): void {
+    this.#held = null;
+  }
+
+  /**
+   * Alerts for one engine event: one alert per (policy, trap) the access hit, or a loss
+   * summary per registration of the trap that lost accesses.
+   *
+   * @param event An access or a loss notice.
+   */
+  route(event: EngineEvent): void {
+    if (this.#held) {
+      if (this.#held.length < MAX_HELD_EVENTS) this.#held.push(event);
+      else this.#o.metrics?.eventsLost.inc({}, event.count);
+      return;
+    }
+    const { log, metrics, output, kernelId } = this.#o;
+    if (event.kind === "lost") {
+      metrics?.eventsLost.inc({}, event.count);
+      for (const registration of this.#arms.registrationsOf(event.trapId)) {
+        // A summary in the alert's own shape, so whoever reads alerts learns of the loss too.
+        const body = buildLossAlert(registration, kernelId, event.count);
+        log.warn("accesses lost: the kernel ring buffer was full", {
+          policy: `${registration.policy.namespace}/${registration.policy.name}`,
+          path: registration.path,
+          lost: event.count,
+        });
+        output.deliver({
+          id: `${kernelId}-lost-${event.trapId}-${++this.#alertSeq}`,
+          body,
+          policy: { name: registration.policy.name, namespace: registration.policy.namespace },
+          callback: this.#callbackOf(registration),
+        });
+      }
+      return;
+    }
+    if (event.count > 1) metrics?.eventsAggregated.inc({}, event.count - 1);
+    const routed = this.#arms.route(event, this.#o.containerOf);
+    if (routed.length === 0) {
+      log.debug("event for a trap no longer armed", { dev: event.dev, ino: event.ino });
+      return;
+    }
+    for (const registration of routed) {
+      // The same access always gets the same id (the kernel's event, the trap), so that a
+      // receiver can drop the duplicates two agents send around a takeover.
+      const id = `${kernelId}-${event.bootNs}-${event.tgid}-${event.pid}-` +
+        `${registration.policy.uid}-${registration.trapIndex}`;
+      const body = buildAlert(event, registration, kernelId, id);
+      output.deliver({
+        id,
+        body: body.KiveAlert as Record<string, unknown>,
+        policy: { name: registration.policy.name, namespace: registration.policy.namespace },
+        callback: this.#callbackOf(registration),
+      });
+      this.#podEvent(event, registration);
+    }
+  }
+
+  /**
+   * The callback target of a registration, with headers from its Secret when it names one.
+   * Headers come from a cache refreshed in the background: an alert never waits for the API.
+   */
+  #callbackOf(registration: TrapRegistration): Alert["callback"] {
+    if (!registration.callback) return undefined;
+    const target: NonNullable<Alert["callback"]> = { url: registration.callback };
+    if (registration.callbackCABundle) target.caBundle = registration.callbackCABundle;
+    if (registration.callbackHeadersSecret) {
+      target.headers = this.#headers.get(registration.callbackHeadersSecret);
+    }
+    return target;
+  }
+
+  /**
+   * Loads the callback header Secrets the registrations name. Only Secrets in the agent's own
+   * namespace that carry the label {@linkcode HEADERS_LABEL} are used, so a policy cannot make
+   * the agent send other Secrets (its own TLS key, say) to a URL the policy chose.
+   */
+  async refreshHeaders(registrations: readonly TrapRegistration[]): Promise<void> {
+    const names = new Set(
+      registrations.flatMap((r) => r.callbackHeadersSecret ? [r.callbackHeadersSecret] : []),
+    );
+    for (const name of this.#headers.keys()) if (!names.has(name)) this.#headers.delete(name);
+    for (const name of names) {
+      try {
+        const secret = await this.#o.core.readNamespacedSecret({
+          name,
+          namespace: this.#o.namespace,
+        });
+        if (secret.metadata?.labels?.[HEADERS_LABEL] !== "true") {
+          this.#o.log.warn("callback header Secret ignored: it lacks the label", {
+            secret: name,
+            label: `${HEADERS_LABEL}=true`,
+          });
+          this.#headers.delete(name);
+          continue;
+        }
+        const headers: Record<string, string> = {};
+        for (const [key, value] of Object.entries(secret.data ?? {})) headers[key] = atob(value);
+        for (const [key, value] of Object.entries(secret.stringData ?? {})) headers[key] = value;
+        this.#headers.set(name, headers);
+      } catch (error) {
+        this.#o.log.warn("cannot read callback header Secret", {
+          secret: name,
+          error: describe(error),
+        });
+      }
+    }
+  }
+
+  #podEvent(event: AccessEvent, registration: TrapRegistration): void {
+    const api = this.#o.events;
+    if (!api) return;
+    const key = `${registration.pod.namespace}/${registration.pod.name}`;
+    const now = Date.now();
+    if (now - (this.#lastPodEvent.get(key) ?? 0) < (this.#o.podEventSeconds ?? 10) * 1000) return;
+    this.#lastPodEvent.set(key, now);
+    const time = new V1MicroTime();
+    api.createNamespacedEvent({
+      namespace: registration.pod.namespace,
+      body: {
+        metadata: { generateName: `${registration.pod.name}.kivebpf-` },
+        eventTime: time,
+        reportingController: `${GROUP}/agent`,
+        reportingInstance: this.#o.nodeName,
+        action: "Access",
+        reason: "TrapAccessed",
+        type: "Warning",
+        note:
+          `${event.comm} (pid ${event.tgid}, uid ${event.uid}) accessed trap ${registration.path} ` +
+          `of KivePolicy ${registration.policy.namespace}/${registration.policy.name}`.slice(
+            0,
+            1024,
+          ),
+        regarding: {
+          apiVersion: "v1",
+          kind: "Pod",
+          name: registration.pod.name,
+          namespace: registration.pod.namespace,
+          uid: registration.pod.uid,
+        },
+      },
+    }).catch((error) => this.#o.log.debug("cannot create pod event", { error: describe(error) }));
+  }
+}
+
+function describe(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
