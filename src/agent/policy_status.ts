@@ -13,7 +13,7 @@ import {
   setHeaderOptions,
 } from "@kubernetes/client-node";
 import { FINALIZER, GROUP, type KivePolicyV2, PLURAL } from "../api/mod.ts";
-import { apiStatus } from "../kube/mod.ts";
+import { apiStatus, serverSideApplyOptions } from "../kube/mod.ts";
 import { rfc3339Seconds } from "./alert.ts";
 import type { Logger } from "./log.ts";
 import type { nodeStatusEntries } from "./status.ts";
@@ -139,7 +139,7 @@ export class PolicyStatusWriter {
         fieldManager,
         force: true,
       },
-      setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
+      serverSideApplyOptions(),
     );
   }
 

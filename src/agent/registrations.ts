@@ -5,14 +5,10 @@
  *
  * @module
  */
-import {
-  type CoreV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type V1ConfigMap,
-} from "@kubernetes/client-node";
+import type { CoreV1Api, V1ConfigMap } from "@kubernetes/client-node";
+import { z } from "zod";
 import { GROUP } from "../api/mod.ts";
-import { apiStatus } from "../kube/mod.ts";
+import { apiStatus, serverSideApplyOptions } from "../kube/mod.ts";
 import type { TrapRegistration } from "./alert.ts";
 import type { Logger } from "./log.ts";
 import { FIELD_MANAGER_PREFIX } from "./policy_status.ts";
@@ -57,12 +53,40 @@ export function chunkRegistrations(
   return chunks;
 }
 
+const decimal = z.string().regex(/^\d{1,20}$/, "must be a decimal number of at most 20 digits");
+const named = z.object({ namespace: z.string(), name: z.string(), uid: z.string() });
+
 /**
- * The registrations of every other node's ConfigMap; an unreadable one is logged and skipped.
+ * What a peer's registration must look like before the leader arms it: peers' ConfigMaps are
+ * input like any other (a malformed inode number once reached `BigInt()` and stopped the sync).
+ */
+export const TrapRegistrationSchema = z.object({
+  dev: z.number().int().min(0).max(0xffff_ffff),
+  ino: decimal,
+  policy: named,
+  trapIndex: z.number().int().min(0),
+  path: z.string(),
+  alertVersion: z.string(),
+  metadata: z.record(z.string(), z.string()),
+  callback: z.string().optional(),
+  callbackCABundle: z.string().optional(),
+  callbackHeadersSecret: z.string().optional(),
+  action: z.enum(["alert", "block"]),
+  pod: named,
+  container: z.object({ name: z.string(), id: z.string() }),
+  node: z.string(),
+  cgroupId: decimal.optional(),
+});
+
+/**
+ * The registrations of every other node's ConfigMap. An unreadable ConfigMap, or one entry that
+ * does not fit {@linkcode TrapRegistrationSchema}, is logged (naming the ConfigMap, the entry
+ * and the field) and skipped; the rest are kept.
  *
  * @param configMaps The registration ConfigMaps of this kernel.
  * @param nodeName This node, whose own ConfigMaps are skipped.
  * @param log Where unreadable ones are reported.
+ * @returns The valid registrations of the peers.
  */
 export function peerRegistrations(
   configMaps: readonly V1ConfigMap[],
@@ -72,14 +96,35 @@ export function peerRegistrations(
   const all: TrapRegistration[] = [];
   for (const object of configMaps) {
     if (object.metadata?.labels?.[NODE_LABEL] === nodeName) continue;
+    const configMap = object.metadata?.name;
+    let entries: unknown;
     try {
-      all.push(...JSON.parse(object.data?.[REGISTRATIONS_KEY] ?? "[]"));
+      entries = JSON.parse(object.data?.[REGISTRATIONS_KEY] ?? "[]");
     } catch (error) {
       log.warn("unreadable registrations", {
-        configMap: object.metadata?.name,
+        configMap,
         error: error instanceof Error ? error.message : String(error),
       });
+      continue;
     }
+    if (!Array.isArray(entries)) {
+      log.warn("unreadable registrations", { configMap, error: "not a JSON array" });
+      continue;
+    }
+    entries.forEach((entry, index) => {
+      const parsed = TrapRegistrationSchema.safeParse(entry);
+      if (parsed.success) {
+        all.push(parsed.data);
+      } else {
+        const issue = parsed.error.issues[0];
+        log.warn("invalid peer registration skipped", {
+          configMap,
+          entry: index,
+          field: issue.path.join("."),
+          error: issue.message,
+        });
+      }
+    });
   }
   return all;
 }
@@ -117,38 +162,27 @@ export class RegistrationPublisher {
     if (text === this.#published) return;
     const { core } = this.#o;
     const chunks = chunkRegistrations(registrations, MAX_CONFIGMAP_BYTES);
-    try {
-      for (const [index, chunk] of chunks.entries()) {
-        const name = `kivebpf-node-${this.#o.nodeName}${index === 0 ? "" : `-${index}`}`;
-        const body: V1ConfigMap = {
-          apiVersion: "v1",
-          kind: "ConfigMap",
-          metadata: {
-            name,
-            namespace: this.#o.namespace,
-            labels: {
-              [KERNEL_LABEL]: this.#o.kernelId,
-              [NODE_LABEL]: this.#o.nodeName,
-              "app.kubernetes.io/name": "kivebpf",
-            },
-          },
-          data: { [REGISTRATIONS_KEY]: chunk },
-        };
-        await core.patchNamespacedConfigMap(
-          {
-            name,
-            namespace: this.#o.namespace,
-            body,
-            fieldManager: FIELD_MANAGER_PREFIX,
-            force: true,
-          },
-          setHeaderOptions("Content-Type", PatchStrategy.ServerSideApply),
-        );
+    // Each chunk on its own: one the API server refuses (an oversized entry) leaves the others
+    // published, and only its own traps wait for the next attempt.
+    let failed = 0;
+    for (const [index, chunk] of chunks.entries()) {
+      try {
+        await this.#applyChunk(index, chunk);
+      } catch (error) {
+        failed++;
+        this.#o.log.warn("cannot publish trap registrations", {
+          configMap: this.#chunkName(index),
+          registrations: (JSON.parse(chunk) as unknown[]).length,
+          error: this.#o.describe(error),
+        });
       }
+    }
+    if (failed > 0) return;
+    try {
       // Chunks a larger set needed earlier are deleted only after the new ones are written.
       for (let index = chunks.length; index < this.#chunks; index++) {
         await core.deleteNamespacedConfigMap({
-          name: `kivebpf-node-${this.#o.nodeName}-${index}`,
+          name: this.#chunkName(index),
           namespace: this.#o.namespace,
         }).catch((error) => {
           if (apiStatus(error) !== 404) throw error;
@@ -157,7 +191,36 @@ export class RegistrationPublisher {
       this.#chunks = chunks.length;
       this.#published = text;
     } catch (error) {
-      this.#o.log.warn("cannot publish trap registrations", { error: this.#o.describe(error) });
+      this.#o.log.warn("cannot remove stale registration chunks", {
+        error: this.#o.describe(error),
+      });
     }
+  }
+
+  #chunkName(index: number): string {
+    return `kivebpf-node-${this.#o.nodeName}${index === 0 ? "" : `-${index}`}`;
+  }
+
+  /** Server-side applies one chunk (one field manager, taking over its fields). */
+  async #applyChunk(index: number, chunk: string): Promise<void> {
+    const name = this.#chunkName(index);
+    const body: V1ConfigMap = {
+      apiVersion: "v1",
+      kind: "ConfigMap",
+      metadata: {
+        name,
+        namespace: this.#o.namespace,
+        labels: {
+          [KERNEL_LABEL]: this.#o.kernelId,
+          [NODE_LABEL]: this.#o.nodeName,
+          "app.kubernetes.io/name": "kivebpf",
+        },
+      },
+      data: { [REGISTRATIONS_KEY]: chunk },
+    };
+    await this.#o.core.patchNamespacedConfigMap(
+      { name, namespace: this.#o.namespace, body, fieldManager: FIELD_MANAGER_PREFIX, force: true },
+      serverSideApplyOptions(),
+    );
   }
 }

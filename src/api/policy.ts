@@ -122,17 +122,27 @@ const callbackUrl = z.string().max(2048).superRefine((text, ctx) => {
   }),
 });
 
-const NONEMPTY_KEYS = "keys must not be empty";
+/** Longest key of a string map: a label key (a 253-byte prefix, "/", a 63-byte name). */
+export const MAX_MAP_KEY_LENGTH = 317;
+/** Longest value of a string map: bounds what every alert and registration carries. */
+export const MAX_MAP_VALUE_LENGTH = 4096;
+const MAP_KEYS = `keys must not be empty and at most ${MAX_MAP_KEY_LENGTH} characters long`;
 
 const stringMap = (description: string) =>
-  z.record(z.string(), z.string()).superRefine((map, ctx) => {
-    if (Object.keys(map).some((key) => key === "")) {
-      ctx.addIssue({ code: "custom", message: NONEMPTY_KEYS });
+  z.record(z.string(), z.string().max(MAX_MAP_VALUE_LENGTH)).superRefine((map, ctx) => {
+    for (const key of Object.keys(map)) {
+      if (key === "" || key.length > MAX_MAP_KEY_LENGTH) {
+        const got = key === "" ? "an empty key" : `a key of ${key.length} characters`;
+        ctx.addIssue({ code: "custom", message: `${MAP_KEYS}, got ${got}` });
+      }
     }
   }).meta({
     description,
     maxProperties: 64,
-    ...cel({ rule: "self.all(k, k != '')", message: NONEMPTY_KEYS }),
+    ...cel({
+      rule: `self.all(k, k != '' && size(k) <= ${MAX_MAP_KEY_LENGTH})`,
+      message: MAP_KEYS,
+    }),
   });
 
 const selectorString = (description: string, maxLength = 253) =>

@@ -7,3 +7,5 @@
 export { apiStatus, loadKubeConfig } from "./client.ts";
 export { LeaseElector, type LeaseElectorOptions } from "./lease.ts";
 export { ResourceWatcher, type ResourceWatcherOptions } from "./watcher.ts";
+export { escapeForYamlReader, serverSideApplyOptions } from "./apply.ts";
+export { NativeWatch, type NativeWatchOptions } from "./native_watch.ts";

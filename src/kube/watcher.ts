@@ -11,8 +11,8 @@ import {
   type KubernetesListObject,
   type KubernetesObject,
   ListWatch,
-  Watch,
 } from "@kubernetes/client-node";
+import { NativeWatch, type NativeWatchOptions } from "./native_watch.ts";
 
 /** Options of {@linkcode ResourceWatcher}. */
 export interface ResourceWatcherOptions<T extends KubernetesObject> {
@@ -30,17 +30,32 @@ export interface ResourceWatcherOptions<T extends KubernetesObject> {
   onError?: (error: unknown) => void;
   /** Relist from scratch this often. Default 300 s. */
   relistSeconds?: number;
-  /** First restart delay after an error; doubles up to 30 s. Default 500 ms. */
+  /** First restart delay after an error; doubles up to 8 s. Default 500 ms. */
   backoffMs?: number;
+  /** A list that has not answered after this long counts as failed. Default 30 s. */
+  listTimeoutMs?: number;
+  /** Server-side watch timeouts and the silence grace (tests shorten them). */
+  watch?: NativeWatchOptions;
 }
 
-const MAX_BACKOFF_MS = 30_000;
+/** One ListWatch and what happened to it before it was put in service. */
+interface Instance<T extends KubernetesObject> {
+  listWatch: ListWatch<T>;
+  /** Set once start() returned with a list: from then on its errors restart the watcher. */
+  live: boolean;
+  /** An error seen while starting (a failed list or watch), which makes the start fail. */
+  startError?: unknown;
+}
+
+// Low enough that a watch is back within seconds of an API server outage ending; the jitter
+// spreads a fleet's retries.
+const MAX_BACKOFF_MS = 8_000;
 
 /** Keeps a cache of one resource current. */
 export class ResourceWatcher<T extends KubernetesObject> {
   readonly #kubeConfig: KubeConfig;
   readonly #options: ResourceWatcherOptions<T>;
-  #current?: ListWatch<T>;
+  #current?: Instance<T>;
   #synced = false;
   #stopped = false;
   #backoffMs: number;
@@ -66,7 +81,7 @@ export class ResourceWatcher<T extends KubernetesObject> {
 
   /** Every cached object. */
   list(): readonly T[] {
-    return this.#current?.list() ?? [];
+    return this.#current?.listWatch.list() ?? [];
   }
 
   /**
@@ -84,29 +99,32 @@ export class ResourceWatcher<T extends KubernetesObject> {
     this.#stopped = true;
     clearInterval(this.#relistTimer);
     clearTimeout(this.#restartTimer);
-    await this.#current?.stop();
+    await this.#current?.listWatch.stop();
   }
 
-  #makeInstance(): ListWatch<T> {
-    const instance = new ListWatch<T>(
+  #makeInstance(): Instance<T> {
+    const listWatch = new ListWatch<T>(
       this.#options.path,
-      new Watch(this.#kubeConfig),
-      this.#options.list,
+      // Not client-node's Watch: under Deno its idle abort and dropped connections never end
+      // the watch, which then hears nothing until the next relist (see native_watch.ts).
+      new NativeWatch(this.#kubeConfig, this.#options.watch) as never,
+      () => this.#boundedList(),
       false,
       this.#options.labelSelector,
       this.#options.fieldSelector,
     );
+    const instance: Instance<T> = { listWatch, live: false };
     const changed = () => {
       if (this.#current === instance) this.#options.onChange();
     };
-    instance.on("add", changed);
-    instance.on("update", changed);
-    instance.on("delete", changed);
-    instance.on("connect", () => {
-      if (this.#current === instance) this.#backoffMs = this.#options.backoffMs ?? 500;
-    });
-    instance.on("error", (error) => {
-      if (this.#current === instance) this.#scheduleRestart(error);
+    listWatch.on("add", changed);
+    listWatch.on("update", changed);
+    listWatch.on("delete", changed);
+    listWatch.on("error", (error) => {
+      // ListWatch does not retry after an error; a live instance is replaced by a relist, one
+      // still starting fails its start (which retries with backoff).
+      if (!instance.live) instance.startError ??= error;
+      else if (this.#current === instance) this.#scheduleRestart(error);
     });
     return instance;
   }
@@ -116,27 +134,41 @@ export class ResourceWatcher<T extends KubernetesObject> {
       const instance = this.#makeInstance();
       const previous = this.#current;
       try {
-        // The first list happens inside start(); swap only once it succeeded so readers
-        // never see an empty cache during a relist.
-        const pending = this.#current === undefined;
-        if (pending) this.#current = instance;
-        await instance.start();
-        if (!pending) {
-          this.#current = instance;
-          await previous?.stop();
+        await instance.listWatch.start();
+        // ListWatch.start() also returns when its list failed (it only emits "error"), with no
+        // resource version: swapping then would hand readers an empty cache during an outage.
+        if (instance.startError !== undefined) throw instance.startError;
+        if (!instance.listWatch.latestResourceVersion()) {
+          throw new Error(`list of ${this.#options.path} returned no resourceVersion`);
         }
+        instance.live = true;
+        this.#current = instance;
+        this.#backoffMs = this.#options.backoffMs ?? 500;
+        await previous?.listWatch.stop();
         this.#synced = true;
         this.#options.onChange();
         return;
       } catch (error) {
-        await instance.stop().catch(() => {});
-        if (this.#current === instance && previous === undefined) this.#current = undefined;
+        await instance.listWatch.stop().catch(() => {});
         this.#options.onError?.(error);
         await new Promise((resolve) => {
           this.#restartTimer = setTimeout(resolve, this.#nextBackoff());
         });
       }
     }
+  }
+
+  /** The caller's list, given up after listTimeoutMs: a hung API server must not hang a relist. */
+  #boundedList(): Promise<KubernetesListObject<T>> {
+    const ms = this.#options.listTimeoutMs ?? 30_000;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new Error(`list of ${this.#options.path} gave no answer within ${ms} ms`)),
+        ms,
+      );
+    });
+    return Promise.race([this.#options.list(), timeout]).finally(() => clearTimeout(timer));
   }
 
   #nextBackoff(): number {

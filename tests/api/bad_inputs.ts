@@ -5,6 +5,8 @@
  * @module
  */
 
+const MAP_KEYS = "keys must not be empty and at most 317 characters long";
+
 /** One bad input. */
 export interface BadInput {
   name: string;
@@ -236,14 +238,33 @@ export const BAD_INPUTS: BadInput[] = [
     apiVersion: "v1",
     spec: oneTrap({ metadata: { "": "x", severity: "high" } }),
     field: "spec.traps[0].metadata",
-    message: "keys must not be empty",
+    message: `${MAP_KEYS}, got an empty key`,
+    apiMessage: MAP_KEYS,
+  },
+  {
+    name: "metadata key longer than a label key",
+    apiVersion: "v1",
+    spec: oneTrap({ metadata: { ["k".repeat(318)]: "x" } }),
+    field: "spec.traps[0].metadata",
+    message: `${MAP_KEYS}, got a key of 318 characters`,
+    apiMessage: MAP_KEYS,
+  },
+  {
+    // 1.2 MB of metadata once made every registration write of the node fail.
+    name: "metadata value over 4096 characters",
+    apiVersion: "v2alpha1",
+    spec: oneTrap({ metadata: { note: "x".repeat(4097) } }),
+    field: "spec.traps[0].metadata.note",
+    message: "must be at most 4096 characters",
+    apiMessage: "Too long",
   },
   {
     name: "empty label key",
     apiVersion: "v1",
     spec: oneTrap({ matchAny: [{ matchLabels: { "": "high" } }] }),
     field: "spec.traps[0].matchAny[0].matchLabels",
-    message: "keys must not be empty",
+    message: `${MAP_KEYS}, got an empty key`,
+    apiMessage: MAP_KEYS,
   },
   {
     name: "duplicate traps",

@@ -5,97 +5,14 @@
  * server that accepts connections but never answers stalls neither the campaign nor stop().
  */
 import assert from "node:assert/strict";
-import { CoordinationV1Api, KubeConfig } from "@kubernetes/client-node";
+import { CoordinationV1Api } from "@kubernetes/client-node";
 import { LeaseElector, loadKubeConfig } from "../../src/kube/mod.ts";
 import { waitFor } from "../_support/wait.ts";
 import { apply } from "./_install.ts";
 import { TestKube } from "../_support/kube.ts";
+import { Cable, kubeConfigThrough } from "../_support/cable.ts";
 
 const NS = "lease-test";
-
-/** A TCP forwarder to the API server whose path the test can cut, or make silent. */
-class Cable implements AsyncDisposable {
-  readonly port: number;
-  #target: { hostname: string; port: number };
-  #listener: Deno.Listener | null = null;
-  #conns = new Set<Deno.Conn>();
-  /** "up" forwards, "silent" accepts and reads but never answers, "cut" refuses. */
-  #mode: "up" | "silent" | "cut" = "up";
-
-  constructor(target: URL) {
-    this.#target = { hostname: target.hostname, port: Number(target.port || 443) };
-    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-    this.port = (this.#listener.addr as Deno.NetAddr).port;
-    this.#accept(this.#listener);
-  }
-
-  async #accept(listener: Deno.Listener): Promise<void> {
-    try {
-      for await (const conn of listener) this.#serve(conn);
-    } catch {
-      // closed by cut()
-    }
-  }
-
-  async #serve(conn: Deno.Conn): Promise<void> {
-    this.#conns.add(conn);
-    try {
-      if (this.#mode === "silent") {
-        for await (const _ of conn.readable) { /* swallow, never answer */ }
-        return;
-      }
-      const upstream = await Deno.connect(this.#target);
-      this.#conns.add(upstream);
-      await Promise.allSettled([
-        conn.readable.pipeTo(upstream.writable),
-        upstream.readable.pipeTo(conn.writable),
-      ]);
-    } catch {
-      // a cut connection
-    } finally {
-      for (const c of [conn]) this.#conns.delete(c);
-    }
-  }
-
-  #dropAll(): void {
-    for (const c of this.#conns) {
-      try {
-        c.close();
-      } catch {
-        // already closed
-      }
-    }
-    this.#conns.clear();
-  }
-
-  /** Refuses new connections and drops open ones: the API server is unreachable. */
-  cut(): void {
-    this.#mode = "cut";
-    this.#listener?.close();
-    this.#listener = null;
-    this.#dropAll();
-  }
-
-  /** Accepts connections but never answers: a hung API server or a black-holed route. */
-  silence(): void {
-    this.#mode = "silent";
-    this.#dropAll();
-  }
-
-  /** Forwards again. */
-  restore(): void {
-    this.#mode = "up";
-    if (!this.#listener) {
-      this.#listener = Deno.listen({ hostname: "127.0.0.1", port: this.port });
-      this.#accept(this.#listener);
-    }
-  }
-
-  [Symbol.asyncDispose](): Promise<void> {
-    this.cut();
-    return Promise.resolve();
-  }
-}
 
 function directApi(): { api: CoordinationV1Api; server: URL } {
   const config = loadKubeConfig(Deno.env.get("KUBECONFIG"));
@@ -107,16 +24,7 @@ function directApi(): { api: CoordinationV1Api; server: URL } {
 
 /** A client whose every request goes through `cable`. */
 function apiThrough(cable: Cable): CoordinationV1Api {
-  const base = loadKubeConfig(Deno.env.get("KUBECONFIG"));
-  const cluster = base.getCurrentCluster()!;
-  const config = new KubeConfig();
-  config.loadFromOptions({
-    clusters: [{ ...cluster, server: `https://127.0.0.1:${cable.port}` }],
-    users: base.users,
-    contexts: base.contexts,
-    currentContext: base.currentContext,
-  });
-  return config.makeApiClient(CoordinationV1Api);
+  return kubeConfigThrough(cable).makeApiClient(CoordinationV1Api);
 }
 
 interface Candidate {
