@@ -23,8 +23,8 @@ export { formatMode, isChmodMode, MAX_MODE, modeString, parseMode } from "./mode
 export {
   compileContainerName,
   compileIpSelector,
-  globToRegExp,
   type Matcher,
   type ParsedAddress,
+  parseGlob,
   parseIp,
 } from "./selectors.ts";

@@ -194,6 +194,28 @@ export const BAD_INPUTS: BadInput[] = [
     message: 'Cannot compile regular expression "(nginx"',
   },
   {
+    // A backreference needs a backtracking engine; pod authors could aim one at the agent.
+    name: "regex with a backreference",
+    apiVersion: "v2alpha1",
+    spec: oneTrap({ matchAny: [{ containerName: "regex:(a+)\\1" }] }),
+    field: "spec.traps[0].matchAny[0].containerName",
+    message: 'Cannot compile regular expression "(a+)\\1": backreferences are not supported',
+  },
+  {
+    name: "regex with a lookahead",
+    apiVersion: "v1",
+    spec: oneTrap({ matchAny: [{ containerName: "regex:(?!db)\\w+" }] }),
+    field: "spec.traps[0].matchAny[0].containerName",
+    message: 'Cannot compile regular expression "(?!db)\\w+": lookahead and lookbehind are not supported',
+  },
+  {
+    name: "glob with a range out of order",
+    apiVersion: "v1",
+    spec: oneTrap({ matchAny: [{ containerName: "glob:web-[9-0]" }] }),
+    field: "spec.traps[0].matchAny[0].containerName",
+    message: 'Cannot compile glob "web-[9-0]": the range "9-0" is out of order',
+  },
+  {
     name: "glob that does not compile",
     apiVersion: "v1",
     spec: oneTrap({ matchAny: [{ containerName: "glob:web-[0-9" }] }),
