@@ -206,7 +206,8 @@ export const BAD_INPUTS: BadInput[] = [
     apiVersion: "v1",
     spec: oneTrap({ matchAny: [{ containerName: "regex:(?!db)\\w+" }] }),
     field: "spec.traps[0].matchAny[0].containerName",
-    message: 'Cannot compile regular expression "(?!db)\\w+": lookahead and lookbehind are not supported',
+    message:
+      'Cannot compile regular expression "(?!db)\\w+": lookahead and lookbehind are not supported',
   },
   {
     name: "glob with a range out of order",
