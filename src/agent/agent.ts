@@ -43,6 +43,7 @@ import {
   type TrapProblem,
   type TrapTarget,
 } from "./desired.ts";
+import { type HealthReport, HeartbeatTracker } from "./health.ts";
 import { KernelArms, type SyncResult } from "./kernel_arms.ts";
 import type { Logger } from "./log.ts";
 import { KERNEL_LABEL, peerRegistrations, RegistrationPublisher } from "./registrations.ts";
@@ -157,6 +158,10 @@ export class NodeAgent {
   #reconcileTimer?: ReturnType<typeof setTimeout>;
   #resyncTimer?: ReturnType<typeof setInterval>;
   #reconciling?: Promise<void>;
+  #startedAt?: number;
+  #reconcileStartedAt?: number;
+  #reconcileEndedAt?: number;
+  readonly #readerHeartbeat = new HeartbeatTracker();
   #again = false;
   #stopped = false;
   #leading = false;
@@ -270,6 +275,33 @@ export class NodeAgent {
     return this.#leading;
   }
 
+  /**
+   * What `/readyz` and `/healthz` judge: watch sync, the kernel's leader, the reconcile loop's
+   * progress and, while leading, the event reader's heartbeat.
+   *
+   * @param now The time of the sample.
+   * @returns The report that health.ts judges (readiness and liveness).
+   */
+  healthReport(now = Date.now()): HealthReport {
+    const engine = this.#leading ? this.#engine : undefined;
+    return {
+      now,
+      watches: [
+        { name: "kivepolicies", synced: this.#policies.synced },
+        { name: "pods", synced: this.#pods.synced },
+        { name: "registrations", synced: this.#peers.synced },
+      ],
+      leaderKnown: this.#elector.leaderKnown,
+      reconcileStartedAt: this.#reconcileStartedAt,
+      reconcileEndedAt: this.#reconcileEndedAt,
+      startedAt: this.#startedAt,
+      readerMovedAt: this.#readerHeartbeat.sample(
+        engine && !engine.closed ? engine.readerBeats : undefined,
+        now,
+      ),
+    };
+  }
+
   /** The active engine backend, while leading. */
   get backend(): string | undefined {
     return this.#engine?.backend;
@@ -282,6 +314,7 @@ export class NodeAgent {
     await Promise.all([this.#policies.start(), this.#pods.start(), this.#peers.start()]);
     await this.#elector.start();
     this.#resyncTimer = setInterval(() => this.schedule(), (this.#o.resyncSeconds ?? 15) * 1000);
+    this.#startedAt = Date.now();
     this.schedule(0);
   }
 
@@ -320,6 +353,8 @@ export class NodeAgent {
     this.#reconciling = (async () => {
       try {
         do {
+          // Per pass: a stream of events may chain passes, each of which must still end.
+          this.#reconcileStartedAt = Date.now();
           this.#again = false;
           await this.#reconcile();
         } while (this.#again && !this.#stopped);
@@ -327,6 +362,8 @@ export class NodeAgent {
         this.#o.log.error("reconcile failed", { error: describe(error) });
       } finally {
         this.#reconciling = undefined;
+        this.#reconcileStartedAt = undefined;
+        this.#reconcileEndedAt = Date.now();
       }
     })();
     return this.#reconciling;

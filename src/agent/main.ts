@@ -19,6 +19,7 @@ import { loadKubeConfig } from "../kube/mod.ts";
 import { serveWebhooks, WebhookCertManager } from "../webhook/mod.ts";
 import { NodeAgent } from "./agent.ts";
 import { checkAgentFlags } from "./config.ts";
+import { liveness, readiness } from "./health.ts";
 import { createLogger, type LogLevel } from "./log.ts";
 import { ContainerTrapPlanter } from "./planter.ts";
 
@@ -30,7 +31,7 @@ export const AGENT_USAGE = `kivebpf agent [options]
   --backend B            auto (default), lsm, fentry, kprobe or tracepoint
   --max-traps N          size of the kernel trap map (default 65536)
   --output FORMAT        text (default: "<time> INFO Access Detected {json}") or json (one JSON object per line)
-  --metrics-port N       Prometheus metrics and /healthz (default 9090; 0 disables)
+  --metrics-port N       Prometheus metrics, /readyz and /healthz (default 9090; 0 disables)
   --proc DIR             the host's procfs (default /proc)
   --kernel-id ID         override /proc/sys/kernel/random/boot_id (tests)
   --lease-seconds N      Lease duration (default 15)
@@ -127,9 +128,23 @@ export async function runAgent(args: string[]): Promise<number> {
     cgroupFilter: values["cgroup-filter"],
   });
   const stopping = new AbortController();
+  // Filled in once the webhooks start (after the metrics server, which serves the probes).
+  const webhookState: { serving?: () => boolean } = {};
+  const judge = (probe: "ready" | "live") => {
+    const report = { ...agent.healthReport(), webhookReady: webhookState.serving?.() };
+    const verdict = probe === "ready" ? readiness(report) : liveness(report);
+    metrics.probeOk.set({ probe }, verdict.ok ? 1 : 0);
+    return verdict;
+  };
+  // Probes answer from the same verdicts the metric shows; the timer keeps the metric current.
+  const probeTimer = setInterval(() => (judge("ready"), judge("live")), 5_000);
   const metricsPort = flags["metrics-port"];
   const metricsServer = metricsPort > 0
-    ? serveMetrics(metrics.registry, { port: metricsPort, signal: stopping.signal })
+    ? serveMetrics(metrics.registry, {
+      port: metricsPort,
+      signal: stopping.signal,
+      probes: { "/readyz": () => judge("ready"), "/healthz": () => judge("live") },
+    })
     : undefined;
   const stop = () => stopping.abort();
   Deno.addSignalListener("SIGTERM", stop);
@@ -148,11 +163,13 @@ export async function runAgent(args: string[]): Promise<number> {
     stopping.signal,
   );
   writesConditions = webhooks?.leading ?? (() => true);
+  webhookState.serving = webhooks?.serving;
   await agent.start();
   await new Promise((resolve) =>
     stopping.signal.addEventListener("abort", resolve, { once: true })
   );
   log.info("stopping");
+  clearInterval(probeTimer);
   await agent.stop();
   await webhooks?.stop();
   await sink.close();
@@ -168,7 +185,9 @@ async function startWebhooks(
   kubeConfig: ReturnType<typeof loadKubeConfig>,
   log: ReturnType<typeof createLogger>,
   signal: AbortSignal,
-): Promise<{ stop(): Promise<void>; leading?: () => boolean } | undefined> {
+): Promise<
+  { stop(): Promise<void>; leading?: () => boolean; serving: () => boolean } | undefined
+> {
   const port = Number(values["webhook-port"] ?? "0");
   if (!(port > 0)) return undefined;
   let server: Deno.HttpServer | undefined;
@@ -209,6 +228,7 @@ async function startWebhooks(
     );
     signal.addEventListener("abort", () => clearInterval(timer), { once: true });
     return {
+      serving: () => server !== undefined,
       stop: async () => {
         clearInterval(timer);
         await chain;
@@ -233,6 +253,7 @@ async function startWebhooks(
   });
   await manager.start();
   return {
+    serving: () => server !== undefined,
     leading: () => manager.leading,
     stop: async () => {
       await manager.stop();

@@ -218,6 +218,7 @@ export const METRIC_NAMES = {
   leader: "kivebpf_leader",
   leaseTakeoverSeconds: "kivebpf_lease_takeover_seconds",
   leaseTakeovers: "kivebpf_lease_takeovers_total",
+  probeOk: "kivebpf_probe_ok",
 } as const;
 
 /** Every metric the agent exports, registered in one {@linkcode Registry}. */
@@ -253,6 +254,8 @@ export interface AgentMetrics {
   leaseTakeoverSeconds: Gauge;
   /** Takeovers of the kernel's Lease by this agent. */
   leaseTakeovers: Counter;
+  /** 1 while a health probe (`probe` = ready or live) passes, 0 while it fails. */
+  probeOk: Gauge;
 }
 
 /**
@@ -313,6 +316,11 @@ export function createAgentMetrics(registry: Registry = new Registry()): AgentMe
       "Takeovers of the kernel's Lease by this agent.",
       ["kernel_id"],
     ),
+    probeOk: registry.gauge(
+      METRIC_NAMES.probeOk,
+      "1 while the health probe passes (probe: ready for /readyz, live for /healthz), else 0.",
+      ["probe"],
+    ),
   };
 }
 
@@ -324,12 +332,15 @@ export interface MetricsServerOptions {
   hostname?: string;
   /** Stops the server when aborted. */
   signal?: AbortSignal;
-  /** Answers `/healthz`: 200 while it returns true, 503 otherwise. Always healthy by default. */
-  healthy?: () => boolean;
+  /**
+   * Health endpoints by path (such as `/healthz`, `/readyz`): 200 "ok" while the verdict is ok,
+   * else 503 with one reason per line. Without it, `/healthz` always answers ok.
+   */
+  probes?: Record<string, () => { ok: boolean; reasons: readonly string[] }>;
 }
 
 /**
- * Serves `GET /metrics` (the registry's text) and `GET /healthz` over plain HTTP.
+ * Serves `GET /metrics` (the registry's text) and the health probes over plain HTTP.
  *
  * @param registry The metrics to expose.
  * @param options Address, port and stop signal.
@@ -339,7 +350,7 @@ export function serveMetrics(
   registry: Registry,
   options: MetricsServerOptions = {},
 ): Deno.HttpServer<Deno.NetAddr> {
-  const healthy = options.healthy ?? (() => true);
+  const probes = options.probes ?? { "/healthz": () => ({ ok: true, reasons: [] }) };
   return Deno.serve({
     hostname: options.hostname ?? "0.0.0.0",
     port: options.port ?? 9090,
@@ -353,8 +364,12 @@ export function serveMetrics(
     if (pathname === "/metrics") {
       return new Response(registry.render(), { headers: { "content-type": METRICS_CONTENT_TYPE } });
     }
-    if (pathname === "/healthz") {
-      return healthy() ? new Response("ok\n") : new Response("unhealthy\n", { status: 503 });
+    const probe = Object.hasOwn(probes, pathname) ? probes[pathname] : undefined;
+    if (probe) {
+      const verdict = probe();
+      return verdict.ok
+        ? new Response("ok\n")
+        : new Response(`${verdict.reasons.join("\n")}\n`, { status: 503 });
     }
     return new Response("not found\n", { status: 404 });
   });

@@ -32,7 +32,7 @@ export interface StartMessage {
   pollMs: number;
   /** Merge repeats by the same process to the same trap within this window (0: never). */
   aggregateWindowMs: number;
-  /** Int32Array flag: non-zero asks the worker to drain, free and stop. */
+  /** Int32Array: [0] non-zero asks the worker to drain, free and stop; [1] counts loop turns. */
   stop: SharedArrayBuffer;
   /** Int32Array counter: `events` batches posted and not yet taken by the consumer. */
   credit: SharedArrayBuffer;
@@ -138,6 +138,7 @@ function run(start: StartMessage): void {
     // Whether the last read stopped at batchMax with records left: read on without waiting.
     let more = false;
     while (Atomics.load(stop, 0) === 0) {
+      Atomics.add(stop, 1, 1); // heartbeat: the engine's readerBeats
       const out = Atomics.load(credit, 0);
       if (out >= start.maxOutstanding) {
         // The consumer is behind: leave the records in the kernel (it counts overflow).

@@ -292,7 +292,8 @@ export class TrapEngine {
   #wake: (() => void) | null = null;
   #iterating = false;
   #worker: Worker | null = null;
-  #stop = new SharedArrayBuffer(4);
+  /** Int32Array [0]: the stop request; [1]: the Worker's loop turns (its heartbeat). */
+  #stop = new SharedArrayBuffer(8);
   #stopped: Promise<void> | null = null;
   #readerError: Error | null = null;
   #closing: Promise<void> | null = null;
@@ -463,6 +464,14 @@ export class TrapEngine {
     if (!this.#pins || this.#unpinned) return;
     removePins(this.#pins.root);
     this.#unpinned = true;
+  }
+
+  /**
+   * Turns of the event reader's loop: it advances at least once per poll timeout while the
+   * reader runs, so a value that stops moving means the reader is wedged (liveness reads it).
+   */
+  get readerBeats(): number {
+    return Atomics.load(new Int32Array(this.#stop), 1);
   }
 
   /** Whether {@linkcode TrapEngine.close} has completed. */

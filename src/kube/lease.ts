@@ -77,6 +77,16 @@ export class LeaseElector {
     return this.#leading;
   }
 
+  /**
+   * Whether the kernel has a leader this candidate knows of: itself, or another holder whose
+   * record has not expired since it was last seen changing (readiness reads it).
+   */
+  get leaderKnown(): boolean {
+    if (this.#leading) return true;
+    const expiresAt = this.#observed?.expiresAt;
+    return expiresAt !== undefined && Date.now() < expiresAt;
+  }
+
   /** Starts campaigning; the first attempt completes before this resolves. */
   async start(): Promise<void> {
     this.#stopped = false;

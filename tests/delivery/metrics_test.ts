@@ -103,6 +103,7 @@ Deno.test("createAgentMetrics() registers every agent metric with HELP and TYPE"
   metrics.leader.set({ kernel_id: "2c147a95" }, 1);
   metrics.leaseTakeoverSeconds.set({ kernel_id: "2c147a95" }, 6.2);
   metrics.leaseTakeovers.inc({ kernel_id: "2c147a95" });
+  metrics.probeOk.set({ probe: "ready" }, 1);
   const parsed = parseExposition(metrics.registry.render());
   for (const name of Object.values(METRIC_NAMES)) {
     assert.ok(parsed.help.has(name), name);
@@ -111,14 +112,17 @@ Deno.test("createAgentMetrics() registers every agent metric with HELP and TYPE"
   assert.equal(parsed.samples.length, Object.keys(METRIC_NAMES).length);
 });
 
-Deno.test("serveMetrics() serves /metrics and /healthz", async () => {
+Deno.test("serveMetrics() serves /metrics and the probes, with the reasons of a failing one", async () => {
   const metrics = createAgentMetrics();
   metrics.trapsArmed.set({}, 4);
   let healthy = true;
   const server = serveMetrics(metrics.registry, {
     hostname: "127.0.0.1",
     port: 0,
-    healthy: () => healthy,
+    probes: {
+      "/healthz": () => ({ ok: healthy, reasons: healthy ? [] : ["the event reader is stuck"] }),
+      "/readyz": () => ({ ok: false, reasons: ["watch pods has not listed yet", "no leader"] }),
+    },
   });
   try {
     const base = `http://127.0.0.1:${server.addr.port}`;
@@ -129,7 +133,12 @@ Deno.test("serveMetrics() serves /metrics and /healthz", async () => {
     assert.deepEqual([health.status, await health.text()], [200, "ok\n"]);
     healthy = false;
     const sick = await fetch(`${base}/healthz`);
-    assert.deepEqual([sick.status, await sick.text()], [503, "unhealthy\n"]);
+    assert.deepEqual([sick.status, await sick.text()], [503, "the event reader is stuck\n"]);
+    const ready = await fetch(`${base}/readyz`);
+    assert.deepEqual([ready.status, await ready.text()], [
+      503,
+      "watch pods has not listed yet\nno leader\n",
+    ]);
     const missing = await fetch(`${base}/nope`);
     assert.equal(missing.status, 404);
     await missing.body?.cancel();

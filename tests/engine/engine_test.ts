@@ -146,3 +146,25 @@ Deno.test("close() is idempotent and later calls throw TypeError", async () => {
   assert.throws(() => engine.arm({ dev: 1, ino: 1n }, 1), TypeError);
   assert.equal(engine.counters().events, 0);
 });
+
+Deno.test("readerBeats advances while the event reader runs and stops once it is closed", async () => {
+  const engine = await openEngine({
+    backend: requestedBackend(),
+    objectPath: await bpfObjectPath(),
+  });
+  const first = engine.readerBeats;
+  // The reader turns at least once per poll timeout even with no event at all.
+  await waitUntil(() => engine.readerBeats > first + 2, 10_000);
+  await engine.close();
+  const closed = engine.readerBeats;
+  await new Promise((resolve) => setTimeout(resolve, 500));
+  assert.equal(engine.readerBeats, closed);
+});
+
+async function waitUntil(probe: () => boolean, ms: number): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!probe()) {
+    if (Date.now() > deadline) throw new Error(`not reached within ${ms} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+}
