@@ -2,8 +2,9 @@
  * Runs every test stage and ends with one line `N passed, N failed` summed over all of them.
  *
  * Stages, in order: `static` (fmt, lint, type-check, generated files), `unit`, `apiserver`
- * (a real kube-apiserver and etcd built from the Go module proxy), `bpf` (the engine on this
- * kernel, as root), `vm` (the engine on Debian's stock kernel in qemu, once per backend).
+ * (a real kube-apiserver and etcd built from the Go module proxy), `chaos` (faults and hostile
+ * input against the same), `bpf` (the engine on this kernel, as root), `e2e` (a real cluster),
+ * `vm` (the engine on Debian's stock kernel in qemu, once per backend).
  *
  * Usage: `deno task test [--only stage,stage] [--skip stage,stage]`.
  *
@@ -111,6 +112,26 @@ async function exists(path: string): Promise<boolean> {
   }
 }
 
+/** Runs `paths` against a kube-apiserver + etcd of their own (built once, then cached). */
+async function againstApiServer(paths: string[]): Promise<Tally> {
+  const build = await run("bash", ["scripts/build_k8s.sh"]);
+  if (build.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
+  const dir = await Deno.makeTempDir({ prefix: "kivebpf-apiserver-" });
+  const start = await run("bash", ["scripts/apiserver.sh", "start", dir]);
+  try {
+    if (start.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
+    const bpf = await run("bash", ["scripts/build_bpf.sh"]);
+    if (bpf.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
+    return await denoTest(paths, {
+      KUBECONFIG: `${dir}/kubeconfig`,
+      KIVEBPF_KUBECTL: `${ROOT}.cache/k8s/bin/kubectl`,
+    });
+  } finally {
+    await run("bash", ["scripts/apiserver.sh", "stop", dir]);
+    await Deno.remove(dir, { recursive: true }).catch(() => {});
+  }
+}
+
 const stages: Stage[] = [
   {
     name: "static",
@@ -135,24 +156,14 @@ const stages: Stage[] = [
   },
   {
     name: "apiserver",
-    async run() {
-      const build = await run("bash", ["scripts/build_k8s.sh"]);
-      if (build.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
-      const dir = await Deno.makeTempDir({ prefix: "kivebpf-apiserver-" });
-      const start = await run("bash", ["scripts/apiserver.sh", "start", dir]);
-      try {
-        if (start.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
-        const bpf = await run("bash", ["scripts/build_bpf.sh"]);
-        if (bpf.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
-        return await denoTest(["tests/apiserver", "tests/integration"], {
-          KUBECONFIG: `${dir}/kubeconfig`,
-          KIVEBPF_KUBECTL: `${ROOT}.cache/k8s/bin/kubectl`,
-        });
-      } finally {
-        await run("bash", ["scripts/apiserver.sh", "stop", dir]);
-        await Deno.remove(dir, { recursive: true }).catch(() => {});
-      }
-    },
+    run: () => againstApiServer(["tests/apiserver", "tests/integration"]),
+  },
+  {
+    // Faults and hostile input against the real API server, runc containers and the kernel:
+    // agents killed, upgraded and replaced, the API server stopped, hostile trap paths and
+    // odd policies. Every case asserts that no access goes unaccounted.
+    name: "chaos",
+    run: () => againstApiServer(["tests/chaos"]),
   },
   {
     name: "bpf",
@@ -207,7 +218,9 @@ if (import.meta.main) {
   const lines: string[] = [];
   for (const stage of stages) {
     if ((only && !only.includes(stage.name)) || skip.includes(stage.name)) continue;
-    if (!(await exists(`tests/${stage.name}`)) && ["apiserver"].includes(stage.name)) continue;
+    if (!(await exists(`tests/${stage.name}`)) && ["apiserver", "chaos"].includes(stage.name)) {
+      continue;
+    }
     console.log(`\n=== stage ${stage.name} ===`);
     const started = performance.now();
     let tally: Tally;

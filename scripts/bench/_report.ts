@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { BlindWindowsResult } from "./blind_windows.ts";
 import type { M6kResult } from "./m6k.ts";
 import type { Environment } from "./_env.ts";
 import type { MapMemory } from "./_proc.ts";
@@ -144,6 +145,10 @@ export interface Results {
   m6k?: M6kResult;
   /** Why M6K did not run (no Kubernetes binaries, no cgroup2). */
   m6kSkipped?: string;
+  /** Phase BW: accesses through agent and API server faults (scripts/bench/blind_windows.ts). */
+  blindWindows?: BlindWindowsResult;
+  /** Why BW did not run. */
+  blindWindowsSkipped?: string;
 }
 
 /** A goal of the issue and whether this run meets it. */
@@ -705,6 +710,10 @@ export function renderMarkdown(r: Results): string {
     out.push(`Skipped: ${r.m6kSkipped}.`);
     out.push("");
   }
+  if (r.blindWindows) renderBlindWindows(out, r.blindWindows);
+  else if (r.blindWindowsSkipped) {
+    out.push("## BW blind windows", "", `Skipped: ${r.blindWindowsSkipped}.`, "");
+  }
   out.push("## Goals (issue 6)");
   out.push("");
   out.push(
@@ -760,4 +769,40 @@ function renderM6k(out: string[], k: M6kResult): void {
     for (const w of k.warnings) out.push(`- \`${w.replaceAll("`", "'")}\``);
     out.push("");
   }
+}
+
+const SCENARIO_LABELS: Record<string, string> = {
+  takeover: "(a) leader SIGKILLed, second agent takes over",
+  restart: "(b) only agent SIGKILLed, restarted 3 s later",
+  upgrade: "(c) upgrade: SIGTERM, new agent at once",
+  outage: "(d) API server down for 30 s",
+};
+
+function renderBlindWindows(out: string[], bw: BlindWindowsResult): void {
+  out.push("## BW blind windows (one access every 100 ms through each fault)");
+  out.push("");
+  out.push(`${bw.rounds} round(s) of each scenario; late = delivered over 2 s after the access.`);
+  out.push("");
+  const rows = Object.keys(SCENARIO_LABELS).map((name) => {
+    const runs = bw.tallies.filter((t) => t.scenario === name);
+    const range = (values: number[], digits = 0) => {
+      if (values.length === 0) return "-";
+      const [lo, hi] = [Math.min(...values), Math.max(...values)].map((v) => v.toFixed(digits));
+      return lo === hi ? lo : `${lo}-${hi}`;
+    };
+    return [
+      SCENARIO_LABELS[name],
+      range(runs.map((t) => t.made)),
+      range(runs.map((t) => t.delivered)),
+      range(runs.map((t) => t.late)),
+      range(runs.map((t) => t.maxDelayMs / 1000), 1),
+      range(runs.map((t) => t.lost)),
+      range(runs.map((t) => t.unaccounted)),
+    ];
+  });
+  out.push(table(
+    ["scenario", "made", "delivered", "late", "longest delay (s)", "counted lost", "unaccounted"],
+    rows,
+  ));
+  out.push("");
 }

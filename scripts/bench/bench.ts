@@ -7,7 +7,7 @@
  * Usage (root; BPF needs it):
  *
  *   deno run -A scripts/bench/bench.ts [--backend auto|lsm|fentry|kprobe|tracepoint]
- *       [--smoke] [--out DIR] [--only M1,M2,CG,M3,M4,M5,M6,M6K] [--rounds N]
+ *       [--smoke] [--out DIR] [--only M1,M2,CG,M3,M4,M5,M6,M6K,BW] [--rounds N]
  *       [--m6k-pods N] [--m6k-traps M] [--m6k-log-level debug|info]
  *
  * Writes DIR/results.md and DIR/results.json (DIR defaults to .cache/bench) and prints the
@@ -45,6 +45,7 @@ import {
 import { type ReconcileRound, renderMarkdown, type Results } from "./_report.ts";
 import { percentile, summarize } from "./_stats.ts";
 import { type Cgroup, createCgroup } from "./_cgroup.ts";
+import { blindWindows } from "./blind_windows.ts";
 import { m6k, m6kUnavailable } from "./m6k.ts";
 
 /** How long and how often each measurement runs. */
@@ -67,6 +68,9 @@ interface Profile {
   m6kTraps: number;
   /** How long M6K waits for everything armed after the apply, ms. */
   m6kTimeoutMs: number;
+  /** Phase BW: runs of each scenario, and which scenarios (each takes about 45 s). */
+  bwRounds: number;
+  bwScenarios: string[];
 }
 
 const FULL: Profile = {
@@ -89,6 +93,8 @@ const FULL: Profile = {
   m6kPods: 1000,
   m6kTraps: 10,
   m6kTimeoutMs: 300_000,
+  bwRounds: 3,
+  bwScenarios: ["takeover", "restart", "upgrade", "outage"],
 };
 
 const SMOKE: Profile = {
@@ -108,6 +114,8 @@ const SMOKE: Profile = {
   m6kPods: 20,
   m6kTraps: 2,
   m6kTimeoutMs: 60_000,
+  bwRounds: 1,
+  bwScenarios: ["upgrade"],
 };
 
 /** Real trap files armed besides the synthetic keys (never opened by the M1 load). */
@@ -786,7 +794,7 @@ async function main(): Promise<void> {
   });
   if (values.help) {
     console.log(
-      "deno run -A scripts/bench/bench.ts [--backend B] [--smoke] [--out DIR] [--only M1,M2,CG,M3,M4,M5,M6,M6K] [--rounds N] [--m6k-pods N] [--m6k-traps M] [--m6k-log-level L]",
+      "deno run -A scripts/bench/bench.ts [--backend B] [--smoke] [--out DIR] [--only M1,M2,CG,M3,M4,M5,M6,M6K,BW] [--rounds N] [--m6k-pods N] [--m6k-traps M] [--m6k-log-level L]",
     );
     return;
   }
@@ -794,7 +802,7 @@ async function main(): Promise<void> {
   if (values.rounds) profile.rounds = profile.m2Rounds = Number(values.rounds);
   if (values["m6k-pods"]) profile.m6kPods = Number(values["m6k-pods"]);
   if (values["m6k-traps"]) profile.m6kTraps = Number(values["m6k-traps"]);
-  const only = new Set((values.only ?? "M1,M2,CG,M3,M4,M5,M6,M6K").toUpperCase().split(","));
+  const only = new Set((values.only ?? "M1,M2,CG,M3,M4,M5,M6,M6K,BW").toUpperCase().split(","));
   const outDir = values.out ?? CACHE;
   const started = performance.now();
 
@@ -860,6 +868,15 @@ async function main(): Promise<void> {
         timeoutMs: profile.m6kTimeoutMs,
         logLevel: values["m6k-log-level"],
       });
+    });
+    results.blindWindows = await phase("BW", async () => {
+      const why = await m6kUnavailable();
+      if (why) {
+        log(`BW skipped: ${why}`);
+        results.blindWindowsSkipped = why;
+        return undefined;
+      }
+      return await blindWindows(profile.bwRounds, profile.bwScenarios, log);
     });
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});

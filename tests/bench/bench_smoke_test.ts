@@ -12,6 +12,7 @@ const SECTIONS = [
   "## M5 agent CPU and memory",
   "## M6 reconcile scale",
   "## M6K reconcile scale, real agent and API server",
+  "## BW blind windows",
   "## Goals (issue 6)",
 ];
 
@@ -33,7 +34,20 @@ Deno.test("bench.ts --smoke runs every measurement and writes every section", as
     assert.match(markdown, /SMOKE RUN/);
 
     const json = JSON.parse(await Deno.readTextFile(`${out}/results.json`));
-    for (const key of ["environment", "m1", "m2", "cgroup", "m3", "m4", "m5", "m6", "m6k"]) {
+    for (
+      const key of [
+        "environment",
+        "m1",
+        "m2",
+        "cgroup",
+        "m3",
+        "m4",
+        "m5",
+        "m6",
+        "m6k",
+        "blindWindows",
+      ]
+    ) {
       assert.ok(key in json, `results.json has ${key}`);
     }
     for (const key of ["cpuModel", "kernel", "backend", "mitigations", "deno", "commit"]) {
