@@ -9,45 +9,21 @@
  *
  * @module
  */
-import type {
-  CoordinationV1Api,
-  CoreV1Api,
-  CustomObjectsApi,
-  EventsV1Api,
-  KubeConfig,
-  KubernetesListObject,
-  KubernetesObject,
-} from "@kubernetes/client-node";
-import {
-  canonicalJson,
-  formatProblems,
-  GROUP,
-  type KivePolicyV2,
-  PLURAL,
-  validateSpec,
-} from "../api/mod.ts";
-import type { AccessEvent, TrapEngine } from "../engine/mod.ts";
+import type { KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
+import { formatProblems, GROUP, type KivePolicyV2, PLURAL, validateSpec } from "../api/mod.ts";
 import { LeaseElector, ResourceWatcher } from "../kube/mod.ts";
-import type { AgentMetrics } from "../delivery/mod.ts";
+import type { NodeAgentOptions } from "./agent_options.ts";
 import type { TrapRegistration } from "./alert.ts";
-import { type AlertOutput, AlertRouter } from "./alert_router.ts";
-import {
-  PolicyStatusWriter,
-  REASON_ARM_FAILED,
-  REASON_BLOCK_NOT_ENFORCED,
-} from "./policy_status.ts";
-import {
-  computeDesired,
-  type PodObject,
-  podView,
-  type TrapProblem,
-  type TrapTarget,
-} from "./desired.ts";
+import { AlertRouter } from "./alert_router.ts";
+import { PolicyStatusWriter, REASON_ARM_FAILED } from "./policy_status.ts";
+import { computeDesired, type PodObject, podView, type TrapTarget } from "./desired.ts";
 import { type HealthReport, HeartbeatTracker } from "./health.ts";
-import { KernelArms, type SyncResult } from "./kernel_arms.ts";
-import type { Logger } from "./log.ts";
+import { KernelArms } from "./kernel_arms.ts";
+import { KernelLeader } from "./kernel_leader.ts";
+import { describe } from "./describe.ts";
+import { type Planted, plantTargets } from "./planting.ts";
 import { KERNEL_LABEL, peerRegistrations, RegistrationPublisher } from "./registrations.ts";
-import { nodeStatusEntries, type PlantOutcome } from "./status.ts";
+import { nodeStatusEntries } from "./status.ts";
 
 export {
   chunkRegistrations,
@@ -57,90 +33,8 @@ export {
 } from "./registrations.ts";
 export { HEADERS_LABEL } from "./alert_router.ts";
 
-/** Plants trap files; the agent's window onto containers. */
-export interface TrapPlanter {
-  /** Called before a round of {@linkcode TrapPlanter.plant} with every target of the round. */
-  prepare?(targets: readonly TrapTarget[]): Promise<void>;
-  /**
-   * Makes sure the target's file exists (creating it when the trap says so) and returns the
-   * identity the kernel sees.
-   */
-  plant(target: TrapTarget): Promise<
-    | { ok: true; dev: number; ino: string; cgroupId?: string }
-    | { ok: false; reason: string; message: string }
-  >;
-  /** The container id (`runtime://hex`) an accessing process runs in, when known. */
-  containerOf?(event: AccessEvent): string | undefined;
-}
-
+export type { AgentApis, NodeAgentOptions, TrapPlanter } from "./agent_options.ts";
 export type { AlertOutput } from "./alert_router.ts";
-
-/** The clients the agent uses. */
-export interface AgentApis {
-  /** Credentials and server, for the watches. */
-  kubeConfig: KubeConfig;
-  /** Pods, registration ConfigMaps and callback header Secrets. */
-  core: CoreV1Api;
-  /** KivePolicy objects and their status. */
-  custom: CustomObjectsApi;
-  /** The Lease that makes one agent per kernel its leader. */
-  coordination: CoordinationV1Api;
-  /** Kubernetes Events on pods whose trap was accessed; none are created without it. */
-  events?: EventsV1Api;
-}
-
-/** Options of {@linkcode NodeAgent}. */
-export interface NodeAgentOptions {
-  /** The node this agent serves; it watches only pods scheduled there. */
-  nodeName: string;
-  /** Namespace of the agent's Leases and ConfigMaps. */
-  namespace: string;
-  /** `/proc/sys/kernel/random/boot_id` of the kernel. */
-  kernelId: string;
-  /** The API clients to work through. */
-  apis: AgentApis;
-  /** Plants trap files in containers. */
-  planter: TrapPlanter;
-  /** Where alerts go. */
-  output: AlertOutput;
-  /** Opens the kernel engine when this agent becomes leader. */
-  openEngine: () => Promise<TrapEngine>;
-  /** The operational log. */
-  log: Logger;
-  /** Metrics to update; none by default. */
-  metrics?: AgentMetrics;
-  /** How long the kernel leader's Lease is valid without renewal. Default 15 s. */
-  leaseSeconds?: number;
-  /** How often the Lease is renewed or retried. Default 2 s. */
-  leaseRetrySeconds?: number;
-  /**
-   * Check only processes in the cgroups of trapped containers (the engine's cgroup prefilter),
-   * when every trap of the kernel is in a container whose cgroup v2 id is known. Cheaper for
-   * everything else on the node, but accesses from outside those containers (the host, other
-   * containers sharing a volume) are not seen. Default false.
-   */
-  cgroupFilter?: boolean;
-  /** Periodic reconcile. Default 15 s. */
-  resyncSeconds?: number;
-  /** Re-check planted files this often (a workload may delete one). Default 60 s. */
-  verifySeconds?: number;
-  /** Watch relist period. Default 300 s. */
-  relistSeconds?: number;
-  /**
-   * Whether this agent writes the policy-wide status (`conditions`, `armed`): one agent at a
-   * time should (the main program passes the webhook certificate writer's lease). Default: yes.
-   */
-  writesPolicyConditions?: () => boolean;
-  /** Create a Kubernetes Event on the pod per alert, at most one per pod per this many s. Default 10. */
-  podEventSeconds?: number;
-}
-
-interface Planted {
-  target: TrapTarget;
-  outcome: PlantOutcome;
-  registration?: TrapRegistration;
-  checkedAt: number;
-}
 
 /** Runs the agent of one node. */
 export class NodeAgent {
@@ -151,8 +45,7 @@ export class NodeAgent {
   readonly #elector: LeaseElector;
   readonly #arms = new KernelArms();
   #planted = new Map<string, Planted>();
-  #engine?: TrapEngine;
-  #engineLoop?: Promise<void>;
+  readonly #kernel: KernelLeader;
   readonly #publisher: RegistrationPublisher;
   readonly #status: PolicyStatusWriter;
   #reconcileTimer?: ReturnType<typeof setTimeout>;
@@ -167,10 +60,6 @@ export class NodeAgent {
   #leading = false;
   #leadership: Promise<void> = Promise.resolve();
   readonly #alerts: AlertRouter;
-  /** This node's registrations the kernel refused, by registration key, with the error. */
-  #armFailures = new Map<string, string>();
-  /** This node's registrations whose `block` the backend cannot enforce (armed to alert). */
-  #blockNotEnforced = new Set<string>();
 
   /**
    * Prepares the agent; it watches, plants and arms nothing until started.
@@ -209,6 +98,17 @@ export class NodeAgent {
       containerOf: options.planter.containerOf?.bind(options.planter),
       podEventSeconds: options.podEventSeconds,
     }, this.#arms);
+    this.#kernel = new KernelLeader({
+      nodeName: options.nodeName,
+      kernelId: options.kernelId,
+      log: options.log,
+      metrics: options.metrics,
+      openEngine: options.openEngine,
+      alerts: this.#alerts,
+      arms: this.#arms,
+      cgroupFilter: options.cgroupFilter,
+      describe,
+    });
     const onChange = () => this.schedule();
     const onError = (what: string) => (error: unknown) =>
       options.log.warn(`watch of ${what} failed; restarting`, { error: describe(error) });
@@ -283,7 +183,7 @@ export class NodeAgent {
    * @returns The report that health.ts judges (readiness and liveness).
    */
   healthReport(now = Date.now()): HealthReport {
-    const engine = this.#leading ? this.#engine : undefined;
+    const engine = this.#leading ? this.#kernel.engine : undefined;
     return {
       now,
       watches: [
@@ -304,7 +204,7 @@ export class NodeAgent {
 
   /** The active engine backend, while leading. */
   get backend(): string | undefined {
-    return this.#engine?.backend;
+    return this.#kernel.engine?.backend;
   }
 
   /** Starts watching, campaigning and reconciling. */
@@ -423,265 +323,38 @@ export class NodeAgent {
   }
 
   async #plant(targets: readonly TrapTarget[]): Promise<void> {
-    const now = Date.now();
-    const verifyMs = (this.#o.verifySeconds ?? 60) * 1000;
-    const next = new Map<string, Planted>();
-    try {
-      await this.#o.planter.prepare?.(targets);
-    } catch (error) {
-      this.#o.log.warn("cannot look up container processes", { error: describe(error) });
-    }
-    for (const target of targets) {
-      const previous = this.#planted.get(target.key);
-      // The key names (policy, trap index, container); an edited trap under the same index
-      // must be planted again.
-      const unchanged = previous !== undefined &&
-        canonicalJson([previous.target.trap, previous.target.alertVersion]) ===
-          canonicalJson([target.trap, target.alertVersion]);
-      if (unchanged && previous.outcome.ok && now - previous.checkedAt < verifyMs) {
-        next.set(target.key, { ...previous, target });
-        continue;
-      }
-      let result;
-      try {
-        result = await this.#o.planter.plant(target);
-      } catch (error) {
-        result = { ok: false as const, reason: "Other", message: describe(error) };
-      }
-      if (result.ok) {
-        const registration: TrapRegistration = {
-          dev: result.dev,
-          ino: result.ino,
-          policy: {
-            namespace: target.policy.namespace,
-            name: target.policy.name,
-            uid: target.policy.uid,
-          },
-          trapIndex: target.trapIndex,
-          path: target.trap.path,
-          alertVersion: target.alertVersion,
-          metadata: target.trap.metadata ?? {},
-          callback: target.trap.callback,
-          callbackCABundle: target.trap.callbackCABundle,
-          callbackHeadersSecret: target.trap.callbackHeadersFrom?.secretName,
-          action: target.trap.action,
-          pod: target.pod,
-          container: target.container,
-          node: this.#o.nodeName,
-          cgroupId: result.cgroupId,
-        };
-        if (!previous?.outcome.ok) {
-          this.#o.log.info("trap planted", {
-            policy: `${target.policy.namespace}/${target.policy.name}`,
-            path: target.trap.path,
-            pod: `${target.pod.namespace}/${target.pod.name}`,
-            container: target.container.name,
-            inode: result.ino,
-          });
-        }
-        next.set(target.key, {
-          target,
-          outcome: { target, ok: true },
-          registration,
-          checkedAt: now,
-        });
-      } else {
-        if (
-          previous?.outcome.ok !== false ||
-          (previous.outcome as { reason: string }).reason !== result.reason
-        ) {
-          this.#o.log.warn("trap not planted", {
-            policy: `${target.policy.namespace}/${target.policy.name}`,
-            path: target.trap.path,
-            pod: `${target.pod.namespace}/${target.pod.name}`,
-            container: target.container.name,
-            reason: result.reason,
-            message: result.message,
-          });
-        }
-        next.set(target.key, {
-          target,
-          outcome: { target, ok: false, reason: result.reason, message: result.message },
-          checkedAt: now,
-        });
-      }
-    }
-    this.#planted = next;
-  }
-
-  /** Writes this node's registrations to its ConfigMap for the kernel's leader. */
-  /** Every registration on this kernel: this node's, and its peers' from their ConfigMaps. */
-  #kernelRegistrations(own: readonly TrapRegistration[]): TrapRegistration[] {
-    return [...own, ...peerRegistrations(this.#peers.list(), this.#o.nodeName, this.#o.log)];
+    this.#planted = await plantTargets(this.#planted, targets, {
+      planter: this.#o.planter,
+      log: this.#o.log,
+      nodeName: this.#o.nodeName,
+      verifyMs: (this.#o.verifySeconds ?? 60) * 1000,
+    });
   }
 
   /**
-   * Arms every registration of this kernel whose policy is live. Registrations of deleted
-   * policies are dropped here at once, also those published by a node whose agent is gone.
+   * Arms every registration of this kernel whose policy is live: this node's, and its peers'
+   * from their ConfigMaps. Registrations of deleted policies are dropped here at once, also
+   * those published by a node whose agent is gone.
    */
   #syncKernel(own: readonly TrapRegistration[], livePolicies: ReadonlySet<string>): void {
-    const engine = this.#engine;
-    if (!engine) return;
-    const all = this.#kernelRegistrations(own).filter((r) => livePolicies.has(r.policy.uid));
-    this.#alerts.refreshHeaders(all).catch(() => {});
-    const result = this.#arms.sync(engine, all);
-    this.#recordSyncProblems(result);
-    const firstSync = this.#alerts.holding;
-    this.#alerts.release();
-    const { armed, disarmed } = result;
-    if (this.#o.cgroupFilter) this.#applyCgroupFilter(engine, all);
-    // The first sync of a leader always says what is armed (an adopted set may need no change).
-    if (armed || disarmed || (firstSync && this.#arms.armedInodes > 0)) {
-      this.#o.log.info("kernel traps updated", { armed, disarmed, inodes: this.#arms.armedInodes });
-      this.#o.log.debug("kernel registrations", {
-        registrations: all.map((r) => `${r.node}:${r.pod.name}:${r.path}:${r.dev}:${r.ino}`),
-      });
-    }
-    this.#o.metrics?.trapsArmed.set({}, this.#arms.armedInodes);
-  }
-
-  /** Logs what the kernel refused (each item named) and keeps this node's share for status. */
-  #recordSyncProblems(result: SyncResult): void {
-    const failures = new Map<string, string>();
-    for (const { registrations, error, op } of result.failed) {
-      const message = describe(error);
-      for (const r of registrations) {
-        const key = registrationKey(r);
-        // A failed disarm leaves the inode armed: only failed arms are gaps in status.
-        if (op === "arm" && r.node === this.#o.nodeName) failures.set(key, message);
-        if (this.#armFailures.get(key) !== message) {
-          this.#o.log.error(`cannot ${op} trap in the kernel`, {
-            policy: `${r.policy.namespace}/${r.policy.name}`,
-            path: r.path,
-            pod: `${r.pod.namespace}/${r.pod.name}`,
-            container: r.container.name,
-            node: r.node,
-            error: message,
-          });
-        }
-      }
-    }
-    const notEnforced = new Set<string>();
-    for (const r of result.blockNotEnforced) {
-      const key = registrationKey(r);
-      if (r.node === this.#o.nodeName) notEnforced.add(key);
-      if (!this.#blockNotEnforced.has(key)) {
-        this.#o.log.warn("block not enforced: this backend can only alert", {
-          policy: `${r.policy.namespace}/${r.policy.name}`,
-          path: r.path,
-          pod: `${r.pod.namespace}/${r.pod.name}`,
-          backend: this.#engine?.backend,
-        });
-      }
-    }
-    this.#armFailures = failures;
-    this.#blockNotEnforced = notEnforced;
-  }
-
-  /**
-   * Status problems for this node's block traps that are armed to alert only. (Traps the
-   * kernel refused are reported as not armed in their plant outcome instead.)
-   */
-  #blockProblems(): TrapProblem[] {
-    const problems: TrapProblem[] = [];
-    for (const { target, registration } of this.#planted.values()) {
-      if (registration && this.#blockNotEnforced.has(registrationKey(registration))) {
-        problems.push({
-          policy: target.policy,
-          trapIndex: target.trapIndex,
-          path: target.trap.path,
-          pod: { namespace: target.pod.namespace, name: target.pod.name },
-          container: target.container.name,
-          reason: REASON_BLOCK_NOT_ENFORCED,
-          message: `the ${
-            this.#engine?.backend ?? "active"
-          } backend cannot deny opens: accesses are reported, not blocked (block needs lsm)`,
-        });
-      }
-    }
-    return problems;
-  }
-
-  #applyCgroupFilter(engine: TrapEngine, registrations: readonly TrapRegistration[]): void {
-    const complete = registrations.length > 0 && registrations.every((r) => r.cgroupId);
-    const wanted = complete ? [...new Set(registrations.map((r) => r.cgroupId!))].sort() : null;
-    const current = engine.cgroupFilter()?.map(String).sort() ?? null;
-    if (JSON.stringify(wanted) === JSON.stringify(current)) return;
-    engine.setCgroupFilter(wanted?.map(BigInt) ?? null);
-    this.#o.log.info("cgroup prefilter updated", {
-      cgroups: wanted?.length ?? "off (a trap's cgroup v2 id is unknown)",
-    });
+    const peers = peerRegistrations(this.#peers.list(), this.#o.nodeName, this.#o.log);
+    this.#kernel.sync([...own, ...peers].filter((r) => livePolicies.has(r.policy.uid)));
   }
 
   async #setLeading(leading: boolean): Promise<void> {
     if (leading === this.#leading) return;
-    const { log, kernelId, metrics } = this.#o;
     if (leading) {
       if (this.#stopped) return;
-      let engine: TrapEngine;
-      try {
-        engine = await this.#o.openEngine();
-      } catch (error) {
-        log.error("cannot load BPF programs; giving up the lease", { error: describe(error) });
+      if (!(await this.#kernel.start())) {
         await this.#elector.stop();
         this.#stopped || setTimeout(() => this.#elector.start(), 10_000);
         return;
       }
-      this.#engine = engine;
       this.#leading = true;
-      // Events are held until the first kernel sync has attached registrations to the
-      // (possibly adopted) trap ids: what accumulated while no agent read must route.
-      this.#alerts.hold();
-      log.info("leading kernel", {
-        kernelId,
-        backend: engine.backend,
-        programs: engine.programs,
-        pinned: engine.pins?.mapsDir,
-      });
-      if (engine.pinError) {
-        log.warn("BPF objects not pinned: traps go dark while no agent runs", {
-          reason: engine.pinError,
-        });
-      }
-      if (engine.pins?.adoptedMaps) {
-        const armed = engine.armed();
-        this.#arms.adopt(armed);
-        log.info("adopted the pinned traps of a previous leader", {
-          inodes: armed.length,
-          links: engine.pins.adoptedLinks ? "adopted" : "replaced",
-        });
-      }
-      metrics?.leader.set({ kernel_id: kernelId }, 1);
-      metrics?.backendInfo.set({ backend: engine.backend }, 1);
-      this.#engineLoop = this.#alerts.run(engine);
       this.schedule(0);
     } else {
       this.#leading = false;
-      metrics?.leader.set({ kernel_id: kernelId }, 0);
-      const engine = this.#engine;
-      this.#engine = undefined;
-      // A last stop with nothing armed (policies deleted, kivebpf being removed) leaves
-      // nothing in the kernel; otherwise the pins keep the traps armed for the successor.
-      const pinRoot = engine?.pins?.root;
-      if (engine && pinRoot && this.#stopped && this.#arms.armedInodes === 0) {
-        try {
-          engine.unpin();
-          log.info("no trap left: removed the pinned BPF objects", { dir: pinRoot });
-        } catch (error) {
-          log.warn("cannot remove the pinned BPF objects", { error: describe(error) });
-        }
-      }
-      // What the kernel refused was this engine's verdict; a follower has none to report.
-      this.#armFailures.clear();
-      this.#blockNotEnforced.clear();
-      if (engine) {
-        // The events read before the close still route: the trap ids are forgotten after.
-        await engine.close();
-        await this.#engineLoop;
-        log.info("stopped leading kernel", { kernelId });
-      }
-      this.#arms.reset();
-      this.#alerts.drop();
+      await this.#kernel.stop(this.#stopped);
     }
   }
 
@@ -693,10 +366,10 @@ export class NodeAgent {
     const entries = nodeStatusEntries(
       this.#o.nodeName,
       this.#o.kernelId,
-      this.#engine?.backend,
+      this.#kernel.engine?.backend,
       [...this.#planted.values()].map((p) => {
         // Planted is not armed: a trap the kernel refused is reported as not armed.
-        const failure = p.registration && this.#armFailures.get(registrationKey(p.registration));
+        const failure = p.registration && this.#kernel.armFailure(p.registration);
         return failure === undefined || !p.outcome.ok ? p.outcome : {
           target: p.target,
           ok: false as const,
@@ -704,28 +377,11 @@ export class NodeAgent {
           message: failure,
         };
       }),
-      [...problems, ...this.#blockProblems()],
+      [...problems, ...this.#kernel.blockProblems(this.#planted.values())],
     );
     await this.#status.writeNodeStatus(entries, policies, deleting);
   }
 }
 
 export { REASON_ARM_FAILED, REASON_BLOCK_NOT_ENFORCED } from "./policy_status.ts";
-
-function registrationKey(r: TrapRegistration): string {
-  return `${r.policy.uid}/${r.trapIndex}/${r.pod.uid}/${r.container.name}/${r.dev}:${r.ino}`;
-}
-
-/** A one-line description of an error, including an API error's message. */
-export function describe(error: unknown): string {
-  const body = (error as { body?: unknown })?.body;
-  if (body) {
-    try {
-      const parsed = typeof body === "string" ? JSON.parse(body) : body;
-      if (parsed?.message) return `${(error as Error).message ?? "API error"}: ${parsed.message}`;
-    } catch {
-      // not JSON
-    }
-  }
-  return error instanceof Error ? error.message : String(error);
-}
+export { describe } from "./describe.ts";

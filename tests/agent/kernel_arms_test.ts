@@ -1,7 +1,8 @@
 import assert from "node:assert/strict";
-import type { AccessEvent, TrapKey } from "../../src/engine/mod.ts";
+import type { TrapKey } from "../../src/engine/mod.ts";
 import type { TrapRegistration } from "../../src/agent/alert.ts";
 import { KernelArms } from "../../src/agent/kernel_arms.ts";
+import { accessEvent, registration as baseRegistration } from "./_fixtures.ts";
 
 /**
  * Records what is armed, like the engine's trap map; refuses what the real engine refuses
@@ -31,48 +32,14 @@ function registration(
   container: string,
   extra: Partial<TrapRegistration> = {},
 ): TrapRegistration {
-  return {
-    dev: 42,
-    ino,
+  return baseRegistration(ino, {
     policy: { namespace: "ns", name: policy, uid: `uid-${policy}` },
-    trapIndex: 0,
-    path: "/secret.txt",
-    alertVersion: "v1",
-    metadata: {},
-    action: "alert",
-    pod: { namespace: "default", name: "pod", uid: "pod-uid" },
     container: { name: "c", id: container },
-    node: "node-a",
     ...extra,
-  };
+  });
 }
 
-function event(trapId: number, ino: bigint): AccessEvent {
-  return {
-    kind: "access",
-    timeNs: 0n,
-    bootNs: 0n,
-    cgroupId: 0n,
-    mntNs: 0,
-    dev: 42,
-    ino,
-    pid: 1,
-    tgid: 1,
-    ppid: 0,
-    uid: 0,
-    gid: 0,
-    comm: "cat",
-    exe: "/bin/cat",
-    args: ["cat"],
-    cwd: "/",
-    mask: 36,
-    trapId,
-    blocked: false,
-    hook: "tracepoint",
-    truncated: { exe: false, args: false, cwd: false },
-    count: 1,
-  };
-}
+const event = accessEvent;
 
 Deno.test("KernelArms.sync() arms one kernel trap per inode and disarms what is gone", () => {
   const engine = new RecordingEngine();

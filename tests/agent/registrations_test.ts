@@ -3,21 +3,14 @@ import type { V1ConfigMap } from "@kubernetes/client-node";
 import type { TrapRegistration } from "../../src/agent/alert.ts";
 import { createLogger } from "../../src/agent/log.ts";
 import { NODE_LABEL, peerRegistrations } from "../../src/agent/registrations.ts";
+import { registration as baseRegistration } from "./_fixtures.ts";
 
 function registration(ino: string): TrapRegistration {
-  return {
-    dev: 42,
-    ino,
+  return baseRegistration(ino, {
     policy: { namespace: "default", name: "p", uid: "u" },
-    trapIndex: 0,
-    path: "/secret.txt",
-    alertVersion: "v1",
-    metadata: {},
-    action: "alert",
-    pod: { namespace: "default", name: "pod", uid: "pod-uid" },
     container: { name: "app", id: "containerd://abc" },
     node: "node-b",
-  };
+  });
 }
 
 function configMap(node: string, data: string): V1ConfigMap {

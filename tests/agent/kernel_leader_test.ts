@@ -1,0 +1,167 @@
+/**
+ * KernelLeader without BPF: a scripted engine stands in for the kernel (arms like the trap map,
+ * refuses what the real one refuses, streams the events it is given), so leading, adoption,
+ * sync verdicts and the last stop's unpin are checked on their own.
+ */
+import assert from "node:assert/strict";
+import type { AccessEvent, TrapEngine, TrapKey } from "../../src/engine/mod.ts";
+import type { Alert } from "../../src/delivery/mod.ts";
+import type { TrapRegistration } from "../../src/agent/alert.ts";
+import { AlertRouter } from "../../src/agent/alert_router.ts";
+import { KernelArms } from "../../src/agent/kernel_arms.ts";
+import { KernelLeader } from "../../src/agent/kernel_leader.ts";
+import { createLogger } from "../../src/agent/log.ts";
+import { accessEvent, registration } from "./_fixtures.ts";
+
+class ScriptedEngine {
+  armedKeys = new Map<string, { key: TrapKey; trapId: number; block: boolean }>();
+  refuse = new Set<string>();
+  unpinned = false;
+  closed = false;
+  pins?: { root: string; mapsDir: string; adoptedMaps: boolean; adoptedLinks: boolean };
+  pinError?: string;
+  programs = ["trap_sys_exit"];
+  #queue: AccessEvent[] = [];
+  #wake?: () => void;
+  constructor(readonly backend = "tracepoint") {}
+  arm(key: TrapKey, trapId: number, options: { block?: boolean } = {}) {
+    if (options.block && this.backend !== "lsm") throw new RangeError("block needs lsm");
+    if (this.refuse.has(`${key.dev}:${key.ino}`)) throw new Error("bpf_map_update_elem: E2BIG");
+    this.armedKeys.set(`${key.dev}:${key.ino}`, { key, trapId, block: options.block ?? false });
+  }
+  disarm(key: TrapKey) {
+    return this.armedKeys.delete(`${key.dev}:${key.ino}`);
+  }
+  armed() {
+    return [...this.armedKeys.values()];
+  }
+  cgroupFilter() {
+    return null;
+  }
+  setCgroupFilter() {}
+  unpin() {
+    this.unpinned = true;
+  }
+  push(event: AccessEvent) {
+    this.#queue.push(event);
+    this.#wake?.();
+  }
+  async *events(): AsyncIterableIterator<AccessEvent> {
+    while (!this.closed) {
+      const next = this.#queue.shift();
+      if (next) yield next;
+      else await new Promise<void>((resolve) => (this.#wake = resolve));
+    }
+  }
+  close() {
+    this.closed = true;
+    this.#wake?.();
+    return Promise.resolve();
+  }
+}
+
+function leaderWith(engine: ScriptedEngine | Error) {
+  const lines: string[] = [];
+  const log = createLogger("debug", (line) => lines.push(line));
+  const alerts: Alert[] = [];
+  const arms = new KernelArms();
+  const router = new AlertRouter({
+    kernelId: "k",
+    nodeName: "node-a",
+    namespace: "kivebpf-system",
+    log,
+    output: { deliver: (alert) => alerts.push(alert) },
+    core: {} as never,
+  }, arms);
+  const leader = new KernelLeader({
+    nodeName: "node-a",
+    kernelId: "k",
+    log,
+    openEngine: () =>
+      engine instanceof Error
+        ? Promise.reject(engine)
+        : Promise.resolve(engine as unknown as TrapEngine),
+    alerts: router,
+    arms,
+    describe: (error) => String((error as Error).message ?? error),
+  });
+  return { leader, lines, alerts, arms };
+}
+
+Deno.test("KernelLeader arms live registrations; a refused inode and a block it cannot enforce are reported for status", async () => {
+  const engine = new ScriptedEngine("tracepoint");
+  engine.refuse.add("42:1002");
+  const { leader, lines } = leaderWith(engine);
+  assert.equal(await leader.start(), true);
+  const good = registration("1001");
+  const refused = registration("1002", { trapIndex: 1 });
+  const block = registration("1003", { trapIndex: 2, action: "block" });
+  leader.sync([good, refused, block]);
+  assert.deepEqual([...engine.armedKeys.keys()].sort(), ["42:1001", "42:1003"]);
+  assert.match(leader.armFailure(refused) ?? "", /E2BIG/);
+  assert.equal(leader.armFailure(good), undefined);
+  const problems = leader.blockProblems([
+    { target: targetOf(block), registration: block },
+    { target: targetOf(good), registration: good },
+  ]);
+  assert.deepEqual(problems.map((p) => p.reason), ["BlockNotEnforced"]);
+  assert.ok(lines.some((l) => l.includes("cannot arm trap in the kernel")));
+  await leader.stop(false);
+  assert.equal(engine.unpinned, false);
+  assert.equal(leader.armFailure(refused), undefined, "a follower has no kernel verdicts");
+});
+
+Deno.test("KernelLeader adopts pinned traps and routes the events held until its first sync", async () => {
+  const engine = new ScriptedEngine("tracepoint");
+  engine.pins = { root: "/pins", mapsDir: "/pins/maps-1", adoptedMaps: true, adoptedLinks: true };
+  engine.armedKeys.set("42:1001", { key: { dev: 42, ino: 1001n }, trapId: 5, block: false });
+  // An access made while no agent ran waits in the adopted ring.
+  engine.push(accessEvent(5, 1001n));
+  const { leader, alerts, arms } = leaderWith(engine);
+  await leader.start();
+  assert.equal(arms.armedInodes, 1);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(alerts.length, 0, "held until the registrations are known");
+  leader.sync([registration("1001")]);
+  await new Promise((resolve) => setTimeout(resolve, 20));
+  assert.equal(alerts.length, 1);
+  assert.equal(engine.armedKeys.get("42:1001")?.trapId, 5, "the adopted trap id is kept");
+  await leader.stop(false);
+});
+
+Deno.test("KernelLeader's last stop with nothing armed unpins; with traps armed it leaves them", async () => {
+  const empty = new ScriptedEngine();
+  empty.pins = { root: "/pins", mapsDir: "/pins/m", adoptedMaps: false, adoptedLinks: false };
+  const first = leaderWith(empty);
+  await first.leader.start();
+  first.leader.sync([]);
+  await first.leader.stop(true);
+  assert.equal(empty.unpinned, true);
+
+  const busy = new ScriptedEngine();
+  busy.pins = { root: "/pins", mapsDir: "/pins/m", adoptedMaps: false, adoptedLinks: false };
+  const second = leaderWith(busy);
+  await second.leader.start();
+  second.leader.sync([registration("1001")]);
+  await second.leader.stop(true);
+  assert.equal(busy.unpinned, false, "armed traps stay for the next agent");
+});
+
+Deno.test("KernelLeader.start() reports an engine that cannot load, naming the error", async () => {
+  const { leader, lines } = leaderWith(new Error("BPF_PROG_LOAD: EPERM"));
+  assert.equal(await leader.start(), false);
+  assert.equal(leader.engine, undefined);
+  assert.ok(lines.some((l) => l.includes("cannot load BPF programs") && l.includes("EPERM")));
+});
+
+function targetOf(r: TrapRegistration) {
+  return {
+    key: `${r.policy.uid}/${r.trapIndex}`,
+    policy: { ...r.policy, generation: 1 },
+    alertVersion: r.alertVersion,
+    trapIndex: r.trapIndex,
+    trap: { path: r.path, action: r.action } as never,
+    pod: r.pod,
+    container: r.container,
+  };
+}
