@@ -10,7 +10,7 @@
  *
  * @module
  */
-import { parseArgs } from "node:util";
+import { checkWebhookFlags, parseFlags } from "./src/agent/config.ts";
 import { stringify } from "yaml";
 import { AGENT_USAGE, runAgent } from "./src/agent/mod.ts";
 import { buildCrd } from "./src/api/mod.ts";
@@ -40,24 +40,34 @@ export async function main(args: string[]): Promise<number> {
     case "agent":
       return await runAgent(rest);
     case "webhook": {
-      const { values } = parseArgs({
-        args: rest,
-        options: {
-          cert: { type: "string" },
-          key: { type: "string" },
-          port: { type: "string", default: "9443" },
-          host: { type: "string", default: "0.0.0.0" },
-        },
+      const parsed = parseFlags(rest, {
+        cert: { type: "string" },
+        key: { type: "string" },
+        port: { type: "string", default: "9443" },
+        host: { type: "string", default: "0.0.0.0" },
       });
-      if (!values.cert || !values.key) {
-        console.error("webhook: --cert and --key are required (PEM files)\n\n" + USAGE);
+      const checked = parsed.ok ? checkWebhookFlags(parsed.values) : parsed;
+      if (!checked.ok) {
+        for (const problem of checked.problems) console.error(`webhook: ${problem}`);
+        console.error(`\n${USAGE}`);
+        return 2;
+      }
+      const values = checked.flags;
+      let cert: string, key: string;
+      try {
+        [cert, key] = await Promise.all([
+          Deno.readTextFile(values.cert),
+          Deno.readTextFile(values.key),
+        ]);
+      } catch (error) {
+        console.error(`webhook: cannot read --cert or --key: ${(error as Error).message}`);
         return 2;
       }
       const server = serveWebhooks({
         hostname: values.host,
-        port: Number(values.port),
-        cert: await Deno.readTextFile(values.cert),
-        key: await Deno.readTextFile(values.key),
+        port: values.port,
+        cert,
+        key,
         onError: (error) => console.error("webhook request failed:", error),
       });
       console.error(`webhooks listening on https://${values.host}:${server.addr.port}`);

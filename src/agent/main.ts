@@ -12,13 +12,12 @@ import {
   CustomObjectsApi,
   EventsV1Api,
 } from "@kubernetes/client-node";
-import { parseArgs } from "node:util";
 import { AlertSink, createAgentMetrics, serveMetrics, type StdoutFormat } from "../delivery/mod.ts";
 import { openEngine } from "../engine/mod.ts";
 import { loadKubeConfig } from "../kube/mod.ts";
 import { serveWebhooks, WebhookCertManager } from "../webhook/mod.ts";
 import { NodeAgent } from "./agent.ts";
-import { checkAgentFlags } from "./config.ts";
+import { checkAgentFlags, parseFlags } from "./config.ts";
 import { liveness, readiness } from "./health.ts";
 import { createLogger, type LogLevel } from "./log.ts";
 import { ContainerTrapPlanter } from "./planter.ts";
@@ -59,29 +58,32 @@ function pinName(kernelId: string): string {
  * @returns The exit code.
  */
 export async function runAgent(args: string[]): Promise<number> {
-  const { values } = parseArgs({
-    args,
-    options: {
-      node: { type: "string", default: Deno.env.get("NODE_NAME") },
-      namespace: { type: "string", default: Deno.env.get("POD_NAMESPACE") ?? "kivebpf-system" },
-      kubeconfig: { type: "string" },
-      backend: { type: "string", default: "auto" },
-      "max-traps": { type: "string", default: "65536" },
-      output: { type: "string", default: "text" },
-      "metrics-port": { type: "string", default: "9090" },
-      proc: { type: "string", default: "/proc" },
-      "kernel-id": { type: "string" },
-      "lease-seconds": { type: "string", default: "15" },
-      "bpf-pin-dir": { type: "string", default: "/sys/fs/bpf/kivebpf" },
-      "log-level": { type: "string", default: "info" },
-      "webhook-port": { type: "string", default: "0" },
-      "webhook-service": { type: "string", default: "kivebpf-webhook" },
-      "webhook-cert-file": { type: "string" },
-      "webhook-key-file": { type: "string" },
-      "cgroup-root": { type: "string" },
-      "cgroup-filter": { type: "boolean", default: false },
-    },
+  const parsed = parseFlags(args, {
+    node: { type: "string", default: Deno.env.get("NODE_NAME") },
+    namespace: { type: "string", default: Deno.env.get("POD_NAMESPACE") ?? "kivebpf-system" },
+    kubeconfig: { type: "string" },
+    backend: { type: "string", default: "auto" },
+    "max-traps": { type: "string", default: "65536" },
+    output: { type: "string", default: "text" },
+    "metrics-port": { type: "string", default: "9090" },
+    proc: { type: "string", default: "/proc" },
+    "kernel-id": { type: "string" },
+    "lease-seconds": { type: "string", default: "15" },
+    "bpf-pin-dir": { type: "string", default: "/sys/fs/bpf/kivebpf" },
+    "log-level": { type: "string", default: "info" },
+    "webhook-port": { type: "string", default: "0" },
+    "webhook-service": { type: "string", default: "kivebpf-webhook" },
+    "webhook-cert-file": { type: "string" },
+    "webhook-key-file": { type: "string" },
+    "cgroup-root": { type: "string" },
+    "cgroup-filter": { type: "boolean", default: false },
   });
+  if (!parsed.ok) {
+    for (const problem of parsed.problems) console.error(`agent: ${problem}`);
+    console.error(`\n${AGENT_USAGE}`);
+    return 2;
+  }
+  const { values } = parsed;
   const checked = checkAgentFlags(values);
   if (!checked.ok) {
     for (const problem of checked.problems) console.error(`agent: ${problem}`);
@@ -90,10 +92,6 @@ export async function runAgent(args: string[]): Promise<number> {
   }
   const { flags } = checked;
   const log = createLogger(flags["log-level"] as LogLevel);
-  if (!values.node) {
-    console.error(`agent: --node or $NODE_NAME is required\n\n${AGENT_USAGE}`);
-    return 2;
-  }
   const backend = flags.backend;
   const kernelId = values["kernel-id"] ??
     (await Deno.readTextFile(`${values.proc}/sys/kernel/random/boot_id`)).trim();
@@ -103,8 +101,8 @@ export async function runAgent(args: string[]): Promise<number> {
   let writesConditions = () => true;
   const agent = new NodeAgent({
     writesPolicyConditions: () => writesConditions(),
-    nodeName: values.node,
-    namespace: values.namespace,
+    nodeName: flags.node,
+    namespace: flags.namespace,
     kernelId,
     apis: {
       kubeConfig,
@@ -155,8 +153,8 @@ export async function runAgent(args: string[]): Promise<number> {
       "webhook-service": values["webhook-service"],
       "webhook-cert-file": values["webhook-cert-file"],
       "webhook-key-file": values["webhook-key-file"],
-      namespace: values.namespace,
-      node: values.node,
+      namespace: flags.namespace,
+      node: flags.node,
     },
     kubeConfig,
     log,
