@@ -15,11 +15,12 @@ import { LeaseElector, ResourceWatcher } from "../kube/mod.ts";
 import type { NodeAgentOptions } from "./agent_options.ts";
 import type { TrapRegistration } from "./alert.ts";
 import { AlertRouter } from "./alert_router.ts";
-import { PolicyStatusWriter, REASON_ARM_FAILED } from "./policy_status.ts";
+import { PolicyStatusWriter } from "./policy_status.ts";
 import { computeDesired, type PodObject, podView, type TrapTarget } from "./desired.ts";
 import { type HealthReport, HeartbeatTracker } from "./health.ts";
 import { KernelArms } from "./kernel_arms.ts";
 import { KernelLeader } from "./kernel_leader.ts";
+import { ArmedSetPublisher, kernelOutcome, type KernelView, readArmedSet } from "./armed_set.ts";
 import { describe } from "./describe.ts";
 import { type Planted, plantTargets } from "./planting.ts";
 import { KERNEL_LABEL, peerRegistrations, RegistrationPublisher } from "./registrations.ts";
@@ -46,6 +47,7 @@ export class NodeAgent {
   readonly #arms = new KernelArms();
   #planted = new Map<string, Planted>();
   readonly #kernel: KernelLeader;
+  readonly #armedSet: ArmedSetPublisher;
   readonly #publisher: RegistrationPublisher;
   readonly #status: PolicyStatusWriter;
   #reconcileTimer?: ReturnType<typeof setTimeout>;
@@ -109,6 +111,14 @@ export class NodeAgent {
       cgroupFilter: options.cgroupFilter,
       describe,
     });
+    this.#armedSet = new ArmedSetPublisher({
+      core,
+      namespace: options.namespace,
+      kernelId: options.kernelId,
+      nodeName: options.nodeName,
+      log: options.log,
+      describe,
+    });
     const onChange = () => this.schedule();
     const onError = (what: string) => (error: unknown) =>
       options.log.warn(`watch of ${what} failed; restarting`, { error: describe(error) });
@@ -144,9 +154,8 @@ export class NodeAgent {
           namespace: options.namespace,
           labelSelector: kernelSelector,
         }),
-      onChange: () => {
-        if (this.#leading) this.schedule();
-      },
+      // The leader arms peers' registrations; followers read its armed set for status.
+      onChange,
       onError: onError("registration ConfigMaps"),
       relistSeconds: options.relistSeconds,
     });
@@ -336,15 +345,21 @@ export class NodeAgent {
    * from their ConfigMaps. Registrations of deleted policies are dropped here at once, also
    * those published by a node whose agent is gone.
    */
-  #syncKernel(own: readonly TrapRegistration[], livePolicies: ReadonlySet<string>): void {
+  async #syncKernel(
+    own: readonly TrapRegistration[],
+    livePolicies: ReadonlySet<string>,
+  ): Promise<void> {
     const peers = peerRegistrations(this.#peers.list(), this.#o.nodeName, this.#o.log);
     this.#kernel.sync([...own, ...peers].filter((r) => livePolicies.has(r.policy.uid)));
+    // Followers on this kernel learn what is armed; with none, no write is spent.
+    if (peers.length > 0) await this.#armedSet.publish(this.#arms.armedKeys());
   }
 
   async #setLeading(leading: boolean): Promise<void> {
     if (leading === this.#leading) return;
     if (leading) {
       if (this.#stopped) return;
+      this.#armedSet.reset();
       if (!(await this.#kernel.start())) {
         await this.#elector.stop();
         this.#stopped || setTimeout(() => this.#elector.start(), 10_000);
@@ -363,25 +378,28 @@ export class NodeAgent {
     deleting: readonly KivePolicyV2[],
     problems: Parameters<typeof nodeStatusEntries>[4],
   ): Promise<void> {
+    // Planted is not armed: status shows what the kernel's leader armed.
+    const view: KernelView = {
+      leading: this.#leading,
+      leaderKnown: this.#elector.leaderKnown,
+      armFailure: (r) => this.#kernel.armFailure(r),
+      armedSet: this.#leading ? undefined : readArmedSet(this.#peers.list(), this.#o.log),
+    };
     const entries = nodeStatusEntries(
       this.#o.nodeName,
       this.#o.kernelId,
       this.#kernel.engine?.backend,
-      [...this.#planted.values()].map((p) => {
-        // Planted is not armed: a trap the kernel refused is reported as not armed.
-        const failure = p.registration && this.#kernel.armFailure(p.registration);
-        return failure === undefined || !p.outcome.ok ? p.outcome : {
-          target: p.target,
-          ok: false as const,
-          reason: REASON_ARM_FAILED,
-          message: failure,
-        };
-      }),
+      [...this.#planted.values()].map((p) => kernelOutcome(p.outcome, p.registration, view)),
       [...problems, ...this.#kernel.blockProblems(this.#planted.values())],
     );
     await this.#status.writeNodeStatus(entries, policies, deleting);
   }
 }
 
-export { REASON_ARM_FAILED, REASON_BLOCK_NOT_ENFORCED } from "./policy_status.ts";
+export {
+  REASON_ARM_FAILED,
+  REASON_BLOCK_NOT_ENFORCED,
+  REASON_NO_KERNEL_LEADER,
+  REASON_NOT_ARMED_BY_LEADER,
+} from "./policy_status.ts";
 export { describe } from "./describe.ts";

@@ -164,6 +164,11 @@ export class KernelArms {
     }
   }
 
+  /** The armed inodes as `dev:ino`, sorted (what a leader publishes for its followers). */
+  armedKeys(): string[] {
+    return [...this.#byInode.keys()].sort();
+  }
+
   /** Whether the registration's inode is armed in the kernel now. */
   isArmed(registration: Pick<TrapRegistration, "dev" | "ino">): boolean {
     return this.#byInode.has(`${registration.dev}:${registration.ino}`);

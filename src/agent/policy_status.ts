@@ -25,6 +25,10 @@ export const FIELD_MANAGER_PREFIX = "kivebpf-agent";
 export const REASON_ARM_FAILED = "ArmFailed";
 /** Status reason: a `block` trap is armed to alert only; the backend cannot deny opens. */
 export const REASON_BLOCK_NOT_ENFORCED = "BlockNotEnforced";
+/** Planted on a node whose kernel is led by another agent, which has not armed it (yet). */
+export const REASON_NOT_ARMED_BY_LEADER = "NotArmedByLeader";
+/** Planted, but no agent is known to lead this node's kernel. */
+export const REASON_NO_KERNEL_LEADER = "NoKernelLeader";
 
 /** Options of {@linkcode PolicyStatusWriter}. */
 export interface PolicyStatusWriterOptions {

@@ -8,7 +8,7 @@
 import type { CoreV1Api, V1ConfigMap } from "@kubernetes/client-node";
 import { z } from "zod";
 import { GROUP } from "../api/mod.ts";
-import { apiStatus, serverSideApplyOptions } from "../kube/mod.ts";
+import { apiStatus, applyConfigMap } from "../kube/mod.ts";
 import type { TrapRegistration } from "./alert.ts";
 import type { Logger } from "./log.ts";
 import { FIELD_MANAGER_PREFIX } from "./policy_status.ts";
@@ -202,25 +202,17 @@ export class RegistrationPublisher {
   }
 
   /** Server-side applies one chunk (one field manager, taking over its fields). */
-  async #applyChunk(index: number, chunk: string): Promise<void> {
-    const name = this.#chunkName(index);
-    const body: V1ConfigMap = {
-      apiVersion: "v1",
-      kind: "ConfigMap",
-      metadata: {
-        name,
-        namespace: this.#o.namespace,
-        labels: {
-          [KERNEL_LABEL]: this.#o.kernelId,
-          [NODE_LABEL]: this.#o.nodeName,
-          "app.kubernetes.io/name": "kivebpf",
-        },
+  #applyChunk(index: number, chunk: string): Promise<void> {
+    return applyConfigMap(this.#o.core, {
+      name: this.#chunkName(index),
+      namespace: this.#o.namespace,
+      labels: {
+        [KERNEL_LABEL]: this.#o.kernelId,
+        [NODE_LABEL]: this.#o.nodeName,
+        "app.kubernetes.io/name": "kivebpf",
       },
       data: { [REGISTRATIONS_KEY]: chunk },
-    };
-    await this.#o.core.patchNamespacedConfigMap(
-      { name, namespace: this.#o.namespace, body, fieldManager: FIELD_MANAGER_PREFIX, force: true },
-      serverSideApplyOptions(),
-    );
+      fieldManager: FIELD_MANAGER_PREFIX,
+    });
   }
 }

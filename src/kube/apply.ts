@@ -12,6 +12,7 @@
  */
 import {
   type ConfigurationOptions,
+  type CoreV1Api,
   type ObservableMiddleware,
   PatchStrategy,
   type RequestContext,
@@ -54,4 +55,34 @@ export function serverSideApplyOptions(): ConfigurationOptions<ObservableMiddlew
     post: (response) => header.post(response),
   };
   return { middleware: [escaping], middlewareMergeStrategy: "append" };
+}
+
+/** What {@linkcode applyConfigMap} writes. */
+export interface ConfigMapApply {
+  name: string;
+  namespace: string;
+  labels: Record<string, string>;
+  data: Record<string, string>;
+  /** The field manager that owns these fields (taken over with force). */
+  fieldManager: string;
+}
+
+/**
+ * Server-side applies a ConfigMap with the given labels and data, taking over its fields.
+ *
+ * @param core The core API client.
+ * @param configMap Name, namespace, labels, data and field manager.
+ */
+export async function applyConfigMap(core: CoreV1Api, configMap: ConfigMapApply): Promise<void> {
+  const { name, namespace, labels, data, fieldManager } = configMap;
+  await core.patchNamespacedConfigMap(
+    {
+      name,
+      namespace,
+      body: { apiVersion: "v1", kind: "ConfigMap", metadata: { name, namespace, labels }, data },
+      fieldManager,
+      force: true,
+    },
+    serverSideApplyOptions(),
+  );
 }

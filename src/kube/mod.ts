@@ -7,5 +7,10 @@
 export { apiStatus, loadKubeConfig } from "./client.ts";
 export { LeaseElector, type LeaseElectorOptions } from "./lease.ts";
 export { ResourceWatcher, type ResourceWatcherOptions } from "./watcher.ts";
-export { escapeForYamlReader, serverSideApplyOptions } from "./apply.ts";
+export {
+  applyConfigMap,
+  type ConfigMapApply,
+  escapeForYamlReader,
+  serverSideApplyOptions,
+} from "./apply.ts";
 export { NativeWatch, type NativeWatchOptions } from "./native_watch.ts";
