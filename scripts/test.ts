@@ -2,7 +2,7 @@
  * Runs every test stage and ends with one line `N passed, N failed` summed over all of them.
  *
  * Stages, in order: `static` (fmt, lint, type-check, generated files), `unit`, `apiserver`
- * (a real kube-apiserver and etcd built from the Go module proxy), `chaos` (faults and hostile
+ * * (a real kube-apiserver and etcd built from the Go module proxy), `chaos` (faults and hostile
  * input against the same), `bpf` (the engine on this kernel, as root), `e2e` (a real cluster),
  * `vm` (the engine on Debian's stock kernel in qemu, once per backend).
  *

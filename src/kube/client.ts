@@ -3,16 +3,17 @@
  *
  * @module
  */
-import { KubeConfig } from "@kubernetes/client-node";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { DenoKubeConfig } from "./deno_http.ts";
 
 /**
  * Loads the Kubernetes client configuration.
  *
  * @param kubeconfigPath An explicit kubeconfig file; otherwise in-cluster, then the default.
- * @returns The configuration.
+ * @returns The configuration; its API clients send through Deno's fetch (see deno_http.ts).
  */
 export function loadKubeConfig(kubeconfigPath?: string): KubeConfig {
-  const config = new KubeConfig();
+  const config = new DenoKubeConfig();
   if (kubeconfigPath) config.loadFromFile(kubeconfigPath);
   else if (Deno.env.get("KUBERNETES_SERVICE_HOST") && !Deno.env.get("KUBECONFIG")) {
     config.loadFromCluster();

@@ -5,6 +5,7 @@
  * @module
  */
 export { apiStatus, loadKubeConfig } from "./client.ts";
+export { DenoKubeConfig, HttpClients } from "./deno_http.ts";
 export { LeaseElector, type LeaseElectorOptions } from "./lease.ts";
 export { ResourceWatcher, type ResourceWatcherOptions } from "./watcher.ts";
 export {

@@ -17,6 +17,10 @@
  * @module
  */
 import type { KubeConfig } from "@kubernetes/client-node";
+import { HttpClients, type HttpsMaterial } from "./deno_http.ts";
+
+/** A watch that ends cleanly sooner than this, having received nothing, counts as failed. */
+const MIN_CLEAN_WATCH_MS = 1000;
 
 /** The callback `ListWatch` gives for each watch event. */
 export type WatchEventCallback = (phase: string, object: unknown, event: unknown) => void;
@@ -32,16 +36,6 @@ export interface NativeWatchOptions {
   maxTimeoutSeconds?: number;
   /** How long past its timeout a silent watch is given before it is abandoned. Default 30 s. */
   graceSeconds?: number;
-}
-
-/** TLS and auth material the kubeconfig gives, as client-node fills https options. */
-interface HttpsMaterial {
-  ca?: Uint8Array | string;
-  cert?: Uint8Array | string;
-  key?: Uint8Array | string;
-  auth?: string;
-  rejectUnauthorized?: boolean;
-  headers?: Record<string, string>;
 }
 
 /**
@@ -75,6 +69,8 @@ export class NativeWatch {
   readonly #minTimeout: number;
   readonly #maxTimeout: number;
   readonly #graceMs: number;
+  /** Reused by every request, never closed under one in flight (see deno_http.ts). */
+  readonly #clients = new HttpClients();
 
   /**
    * @param kubeConfig Server, credentials and CA; read again for every request (tokens rotate).
@@ -125,19 +121,13 @@ export class NativeWatch {
     }
     const material: HttpsMaterial = {};
     await this.#kubeConfig.applyToHTTPSOptions(material as never);
-    const client = httpClientFor(material);
-    let clientOpen = client !== undefined;
-    const closeClient = () => {
-      if (clientOpen) client?.close();
-      clientOpen = false;
-    };
+    const client = this.#clients.for(material);
 
     let ended = false;
     const end = (error: unknown) => {
       if (ended) return;
       ended = true;
       clearTimeout(deadline);
-      closeClient();
       if (!controller.signal.aborted) {
         controller.abort();
         done(error);
@@ -155,12 +145,26 @@ export class NativeWatch {
     controller.signal.addEventListener("abort", () => {
       ended = true;
       clearTimeout(deadline);
-      closeClient();
     });
     rearm();
-    this.#read(url, material, client, controller.signal, callback, rearm).then(
-      // A clean end (the server's timeout) reconnects at once from the resource version.
-      () => end(new WatchTimeoutError(`watch ${path} ended by the server`)),
+    const startedAt = Date.now();
+    let received = false;
+    const onData = () => {
+      received = true;
+      rearm();
+    };
+    this.#read(url, material, client, controller.signal, callback, onData).then(
+      () => {
+        // A clean end (the server's timeout) reconnects at once from the resource version.
+        // One that came at once with nothing in it (a server shutting down) is an error, so
+        // that the caller backs off instead of reconnecting in a tight loop.
+        const quick = !received && Date.now() - startedAt < MIN_CLEAN_WATCH_MS;
+        end(
+          quick
+            ? new Error(`watch ${path} ended at once with nothing received`)
+            : new WatchTimeoutError(`watch ${path} ended by the server`),
+        );
+      },
       (error) => end(error),
     );
     return controller;
@@ -214,28 +218,4 @@ function deliver(line: string, callback: WatchEventCallback): void {
     return;
   }
   if (typeof event?.type === "string") callback(event.type, event.object, event);
-}
-
-/** A Deno HTTP client carrying the kubeconfig's CA and client certificate, if it has any. */
-function httpClientFor(material: HttpsMaterial): Deno.HttpClient | undefined {
-  if (material.rejectUnauthorized === false) {
-    throw new Error(
-      "the kubeconfig sets insecure-skip-tls-verify, which kivebpf's watches do not support: " +
-        "give the cluster's certificate-authority instead",
-    );
-  }
-  const text = (value: Uint8Array | string | undefined) =>
-    value === undefined
-      ? undefined
-      : typeof value === "string"
-      ? value
-      : new TextDecoder().decode(value);
-  const ca = text(material.ca);
-  const cert = text(material.cert);
-  const key = text(material.key);
-  if (!ca && !cert) return undefined;
-  return Deno.createHttpClient({
-    ...(ca ? { caCerts: [ca] } : {}),
-    ...(cert && key ? { cert, key } : {}),
-  });
 }

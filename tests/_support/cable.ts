@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { KubeConfig } from "@kubernetes/client-node";
-import { loadKubeConfig } from "../../src/kube/mod.ts";
+import type { KubeConfig } from "@kubernetes/client-node";
+import { DenoKubeConfig, loadKubeConfig } from "../../src/kube/mod.ts";
 
 /** A TCP forwarder to the API server whose path the test can cut, or make silent. */
 export class Cable implements AsyncDisposable {
@@ -102,7 +102,7 @@ export class Cable implements AsyncDisposable {
 export function kubeConfigThrough(cable: Cable): KubeConfig {
   const base = loadKubeConfig(Deno.env.get("KUBECONFIG"));
   const cluster = base.getCurrentCluster()!;
-  const config = new KubeConfig();
+  const config = new DenoKubeConfig();
   config.loadFromOptions({
     clusters: [{ ...cluster, server: `https://127.0.0.1:${cable.port}` }],
     users: base.users,

@@ -26,7 +26,7 @@ const ACCESSES = 300; // 30 s at one every 100 ms
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Runs scripts/apiserver.sh on the test API server (its directory holds $KUBECONFIG). */
-async function apiserver(command: "stop-apiserver" | "start-apiserver"): Promise<void> {
+export async function apiserver(command: "stop-apiserver" | "start-apiserver"): Promise<void> {
   const dir = dirname(Deno.env.get("KUBECONFIG") ?? "");
   const script = new URL("../../scripts/apiserver.sh", import.meta.url).pathname;
   const { code, stderr } = await new Deno.Command("bash", { args: [script, command, dir] })
