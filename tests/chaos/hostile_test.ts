@@ -54,10 +54,16 @@ Deno.test("fifos, devices, directories and symlinks at trap paths: refused with 
       ],
     });
     fixture.cleanups.push(() => deletePolicy(policy));
-    const entry = await waitFor("status for every trap", async () => {
+    // Planted is not armed: wait until this agent leads its kernel (an earlier test's agent may
+    // hold the Lease for one more lease duration) and status shows the control trap armed.
+    const entry = await waitFor("status for every trap, the control trap armed", async () => {
       const found = await nodeStatus(policy, "node-a");
-      return found?.traps?.length === HOSTILE.length + 1 ? found : undefined;
-    }, 60);
+      // deno-lint-ignore no-explicit-any
+      const control = found?.traps?.find((t: any) => t.path === "/control.txt");
+      return found?.traps?.length === HOSTILE.length + 1 && control?.armed === 1
+        ? found
+        : undefined;
+    }, 90);
     // deno-lint-ignore no-explicit-any
     const byPath = new Map<string, any>(entry.traps.map((t: any, i: number) => [
       i < HOSTILE.length ? HOSTILE[i].path : "/control.txt",

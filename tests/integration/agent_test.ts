@@ -179,9 +179,10 @@ Deno.test("create never rewrites an existing file; a symlink planted by the cont
       ],
     });
     fixture.cleanups.push(() => deletePolicy("files-policy"));
-    const entry = await waitFor("status for all four traps", async () => {
+    // Planted is not armed: wait for the leader's arm of the first trap too.
+    const entry = await waitFor("status for all four traps, the first armed", async () => {
       const found = await nodeStatus("files-policy", "node-a");
-      return found?.traps?.length === 4 ? found : undefined;
+      return found?.traps?.length === 4 && found.traps[0].armed === 1 ? found : undefined;
     });
     // deno-lint-ignore no-explicit-any
     const reasons = entry.traps.map((t: any) => t.armed === 1 ? "armed" : t.problems?.[0]?.reason);
