@@ -30,6 +30,19 @@ export interface HttpsMaterial {
   headers?: Record<string, string>;
 }
 
+/**
+ * Adds the kubeconfig's basic-auth user (if any) as the Authorization header, unless an auth
+ * provider already set one.
+ *
+ * @param headers The request's headers, changed in place.
+ * @param material What `KubeConfig.applyToHTTPSOptions` filled in.
+ */
+export function setBasicAuth(headers: Headers, material: HttpsMaterial): void {
+  if (material.auth && !headers.has("Authorization")) {
+    headers.set("Authorization", `Basic ${btoa(material.auth)}`);
+  }
+}
+
 function asText(value: Uint8Array | string | undefined): string | undefined {
   if (value === undefined) return undefined;
   return typeof value === "string" ? value : new TextDecoder().decode(value);
@@ -81,9 +94,7 @@ class DenoFetchLibrary {
     const material: HttpsMaterial = {};
     await this.#kubeConfig.applyToHTTPSOptions(material as never);
     const headers = new Headers(request.getHeaders());
-    if (material.auth && !headers.has("Authorization")) {
-      headers.set("Authorization", `Basic ${btoa(material.auth)}`);
-    }
+    setBasicAuth(headers, material);
     const response = await fetch(request.getUrl(), {
       method: request.getHttpMethod().toString(),
       body: request.getBody() as BodyInit | undefined,

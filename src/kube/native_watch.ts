@@ -17,7 +17,7 @@
  * @module
  */
 import type { KubeConfig } from "@kubernetes/client-node";
-import { HttpClients, type HttpsMaterial } from "./deno_http.ts";
+import { HttpClients, type HttpsMaterial, setBasicAuth } from "./deno_http.ts";
 
 /** A watch that ends cleanly sooner than this, having received nothing, counts as failed. */
 const MIN_CLEAN_WATCH_MS = 1000;
@@ -180,9 +180,7 @@ export class NativeWatch {
   ): Promise<void> {
     const headers = new Headers(material.headers ?? {});
     headers.set("Accept", "application/json");
-    if (material.auth && !headers.has("Authorization")) {
-      headers.set("Authorization", `Basic ${btoa(material.auth)}`);
-    }
+    setBasicAuth(headers, material);
     const response = await fetch(url, { headers, signal, client });
     if (response.status !== 200) {
       const body = (await response.text().catch(() => "")).slice(0, 300);
