@@ -9,9 +9,9 @@
  *
  * @module
  */
-import type { KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
-import { formatProblems, GROUP, type KivePolicyV2, PLURAL, validateSpec } from "../api/mod.ts";
-import { LeaseElector, ResourceWatcher } from "../kube/mod.ts";
+import type { KubernetesObject } from "@kubernetes/client-node";
+import { formatProblems, type KivePolicyV2, validateSpec } from "../api/mod.ts";
+import { LeaseElector, type ResourceWatcher } from "../kube/mod.ts";
 import type { NodeAgentOptions } from "./agent_options.ts";
 import type { TrapRegistration } from "./alert.ts";
 import { AlertRouter } from "./alert_router.ts";
@@ -22,9 +22,12 @@ import { KernelArms } from "./kernel_arms.ts";
 import { KernelLeader } from "./kernel_leader.ts";
 import { ArmedSetPublisher, kernelOutcome, type KernelView, readArmedSet } from "./armed_set.ts";
 import { describe } from "./describe.ts";
+import { agentWatches } from "./watches.ts";
 import { type Planted, plantTargets } from "./planting.ts";
 import { KERNEL_LABEL, peerRegistrations, RegistrationPublisher } from "./registrations.ts";
 import { nodeStatusEntries } from "./status.ts";
+import { PodEvents } from "./pod_events.ts";
+import { addSignals, TrapChangeReporter, type TrapSignals } from "./trap_changes.ts";
 
 export {
   chunkRegistrations,
@@ -62,6 +65,10 @@ export class NodeAgent {
   #leading = false;
   #leadership: Promise<void> = Promise.resolve();
   readonly #alerts: AlertRouter;
+  readonly #changes: TrapChangeReporter;
+  /** Watch signals of trap files not yet acted on, by target key. */
+  #signals = new Map<string, TrapSignals>();
+  #lastSignalPass = 0;
 
   /**
    * Prepares the agent; it watches, plants and arms nothing until started.
@@ -70,7 +77,7 @@ export class NodeAgent {
    */
   constructor(options: NodeAgentOptions) {
     this.#o = options;
-    const { kubeConfig, custom, core } = options.apis;
+    const { custom, core } = options.apis;
     this.#publisher = new RegistrationPublisher({
       core,
       nodeName: options.nodeName,
@@ -119,46 +126,25 @@ export class NodeAgent {
       log: options.log,
       describe,
     });
-    const onChange = () => this.schedule();
-    const onError = (what: string) => (error: unknown) =>
-      options.log.warn(`watch of ${what} failed; restarting`, { error: describe(error) });
-    this.#policies = new ResourceWatcher(kubeConfig, {
-      path: `/apis/${GROUP}/v2alpha1/${PLURAL}`,
-      list: () =>
-        custom.listClusterCustomObject({
-          group: GROUP,
-          version: "v2alpha1",
-          plural: PLURAL,
-        }) as Promise<
-          KubernetesListObject<KubernetesObject>
-        >,
-      onChange,
-      onError: onError("KivePolicies"),
-      relistSeconds: options.relistSeconds,
+    this.#changes = new TrapChangeReporter({
+      log: options.log,
+      metrics: options.metrics,
+      events: new PodEvents({
+        api: options.apis.events,
+        nodeName: options.nodeName,
+        log: options.log,
+        minSeconds: options.podEventSeconds,
+      }),
     });
-    const nodeSelector = `spec.nodeName=${options.nodeName}`;
-    this.#pods = new ResourceWatcher(kubeConfig, {
-      path: "/api/v1/pods",
-      fieldSelector: nodeSelector,
-      list: () => core.listPodForAllNamespaces({ fieldSelector: nodeSelector }),
-      onChange,
-      onError: onError("pods"),
-      relistSeconds: options.relistSeconds,
+    options.planter.onSignals?.((signals) => {
+      addSignals(this.#signals, signals);
+      // At most one pass a second for a container that keeps renaming its trap.
+      this.schedule(Math.max(0, this.#lastSignalPass + 1000 - Date.now()));
     });
-    const kernelSelector = `${KERNEL_LABEL}=${options.kernelId}`;
-    this.#peers = new ResourceWatcher(kubeConfig, {
-      path: `/api/v1/namespaces/${options.namespace}/configmaps`,
-      labelSelector: kernelSelector,
-      list: () =>
-        core.listNamespacedConfigMap({
-          namespace: options.namespace,
-          labelSelector: kernelSelector,
-        }),
-      // The leader arms peers' registrations; followers read its armed set for status.
-      onChange,
-      onError: onError("registration ConfigMaps"),
-      relistSeconds: options.relistSeconds,
-    });
+    const watches = agentWatches(options, () => this.schedule());
+    this.#policies = watches.policies;
+    this.#pods = watches.pods;
+    this.#peers = watches.peers;
     this.#elector = new LeaseElector(options.apis.coordination, {
       namespace: options.namespace,
       name: `kivebpf-kernel-${options.kernelId}`,
@@ -255,6 +241,7 @@ export class NodeAgent {
     await this.#elector.stop();
     await this.#leadership;
     await Promise.all([this.#policies.stop(), this.#pods.stop(), this.#peers.stop()]);
+    this.#o.planter.close?.();
     this.#o.log.info("agent stopped", { node: this.#o.nodeName });
   }
 
@@ -308,8 +295,9 @@ export class NodeAgent {
     // Each stage runs on its own: a failure in one (a refused write, a throwing engine) is
     // logged and retried on the next reconcile, and never keeps the later stages from running.
     await this.#stage("plant", () => this.#plant(desired.targets));
+    // Moved-away trap inodes stay armed beside the one at the path.
     const registrations = [...this.#planted.values()].flatMap((p) =>
-      p.registration ? [p.registration] : []
+      p.registration ? [p.registration, ...p.retained] : p.retained
     );
     await this.#stage("publish", () => this.#publisher.publish(registrations));
     if (this.#leading) {
@@ -336,11 +324,16 @@ export class NodeAgent {
   }
 
   async #plant(targets: readonly TrapTarget[]): Promise<void> {
+    const signals = this.#signals;
+    this.#signals = new Map();
+    if (signals.size > 0) this.#lastSignalPass = Date.now();
     this.#planted = await plantTargets(this.#planted, targets, {
       planter: this.#o.planter,
       log: this.#o.log,
       nodeName: this.#o.nodeName,
       verifyMs: (this.#o.verifySeconds ?? 60) * 1000,
+      signals,
+      onChange: (target, change) => this.#changes.report(target, change),
     });
   }
 
@@ -395,6 +388,9 @@ export class NodeAgent {
       this.#kernel.engine?.backend,
       [...this.#planted.values()].map((p) => kernelOutcome(p.outcome, p.registration, view)),
       [...problems, ...this.#kernel.blockProblems(this.#planted.values())],
+      [...this.#planted.values()].flatMap((p) =>
+        p.changes.map((change) => ({ target: p.target, change }))
+      ),
     );
     await this.#status.writeNodeStatus(entries, policies, deleting);
   }

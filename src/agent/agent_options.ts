@@ -12,6 +12,7 @@ import type {
   KubeConfig,
 } from "@kubernetes/client-node";
 import type { AgentMetrics } from "../delivery/mod.ts";
+import type { TrapFileSignal } from "../containers/mod.ts";
 import type { AccessEvent, TrapEngine } from "../engine/mod.ts";
 import type { AlertOutput } from "./alert_router.ts";
 import type { TrapTarget } from "./desired.ts";
@@ -25,13 +26,35 @@ export interface TrapPlanter {
    * Makes sure the target's file exists (creating it when the trap says so) and returns the
    * identity the kernel sees.
    */
-  plant(target: TrapTarget): Promise<
-    | { ok: true; dev: number; ino: string; cgroupId?: string }
-    | { ok: false; reason: string; message: string }
-  >;
+  plant(target: TrapTarget): Promise<PlantResult>;
   /** The container id (`runtime://hex`) an accessing process runs in, when known. */
   containerOf?(event: AccessEvent): string | undefined;
+  /** Where signals of watched trap files go (a planter without watches never calls it). */
+  onSignals?(listener: (signals: TrapFileSignal[]) => void): void;
+  /** Keeps watching only these trap inodes, by target key (after each planting round). */
+  keep?(live: ReadonlyMap<string, ReadonlySet<string>>): void;
+  /** Whether the inode of this target is still watched, so that its deletion would be seen. */
+  watches?(key: string, ino: string): boolean;
+  /** Releases the watches. */
+  close?(): void;
 }
+
+/** What {@linkcode TrapPlanter.plant} found or did. */
+export type PlantResult =
+  | {
+    ok: true;
+    dev: number;
+    ino: string;
+    cgroupId?: string;
+    /** Whether the planter created the file just now. */
+    created?: boolean;
+    /** Permission bits, host owner and link count, to notice later changes. */
+    mode?: number;
+    uid?: number;
+    gid?: number;
+    nlink?: number;
+  }
+  | { ok: false; reason: string; message: string };
 
 /** The clients the agent uses. */
 export interface AgentApis {

@@ -6,13 +6,15 @@
  *
  * @module
  */
-import { type CoreV1Api, type EventsV1Api, V1MicroTime } from "@kubernetes/client-node";
+import type { CoreV1Api, EventsV1Api } from "@kubernetes/client-node";
 import { GROUP } from "../api/mod.ts";
 import type { AgentMetrics, Alert } from "../delivery/mod.ts";
 import type { AccessEvent, EngineEvent, TrapEngine } from "../engine/mod.ts";
 import { buildAlert, buildLossAlert, type TrapRegistration } from "./alert.ts";
 import type { ContainerOfProcess, KernelArms } from "./kernel_arms.ts";
 import type { Logger } from "./log.ts";
+import { describe } from "./describe.ts";
+import { PodEvents } from "./pod_events.ts";
 
 /** Label a callback header Secret must carry to be used (in the agent's namespace). */
 export const HEADERS_LABEL = `${GROUP}/callback-headers`;
@@ -53,7 +55,7 @@ export class AlertRouter {
   readonly #arms: KernelArms;
   #held: EngineEvent[] | null = null;
   #alertSeq = 0;
-  #lastPodEvent = new Map<string, number>();
+  readonly #podEvents: PodEvents;
   #headers = new Map<string, Record<string, string>>();
 
   /**
@@ -63,6 +65,12 @@ export class AlertRouter {
   constructor(options: AlertRouterOptions, arms: KernelArms) {
     this.#o = options;
     this.#arms = arms;
+    this.#podEvents = new PodEvents({
+      api: options.events,
+      nodeName: options.nodeName,
+      log: options.log,
+      minSeconds: options.podEventSeconds,
+    });
   }
 
   /**
@@ -209,41 +217,12 @@ export class AlertRouter {
   }
 
   #podEvent(event: AccessEvent, registration: TrapRegistration): void {
-    const api = this.#o.events;
-    if (!api) return;
-    const key = `${registration.pod.namespace}/${registration.pod.name}`;
-    const now = Date.now();
-    if (now - (this.#lastPodEvent.get(key) ?? 0) < (this.#o.podEventSeconds ?? 10) * 1000) return;
-    this.#lastPodEvent.set(key, now);
-    const time = new V1MicroTime();
-    api.createNamespacedEvent({
-      namespace: registration.pod.namespace,
-      body: {
-        metadata: { generateName: `${registration.pod.name}.kivebpf-` },
-        eventTime: time,
-        reportingController: `${GROUP}/agent`,
-        reportingInstance: this.#o.nodeName,
-        action: "Access",
-        reason: "TrapAccessed",
-        type: "Warning",
-        note:
-          `${event.comm} (pid ${event.tgid}, uid ${event.uid}) accessed trap ${registration.path} ` +
-          `of KivePolicy ${registration.policy.namespace}/${registration.policy.name}`.slice(
-            0,
-            1024,
-          ),
-        regarding: {
-          apiVersion: "v1",
-          kind: "Pod",
-          name: registration.pod.name,
-          namespace: registration.pod.namespace,
-          uid: registration.pod.uid,
-        },
-      },
-    }).catch((error) => this.#o.log.debug("cannot create pod event", { error: describe(error) }));
+    this.#podEvents.emit(registration.pod, {
+      reason: "TrapAccessed",
+      action: "Access",
+      note: `${event.comm} (pid ${event.tgid}, uid ${event.uid}) accessed trap ` +
+        `${registration.path} of KivePolicy ${registration.policy.namespace}/` +
+        registration.policy.name,
+    });
   }
-}
-
-function describe(error: unknown): string {
-  return error instanceof Error ? error.message : String(error);
 }

@@ -63,6 +63,7 @@ const flagSchema = z.object({
   "metrics-port": integerFlag("--metrics-port", 0, 65535),
   "webhook-port": integerFlag("--webhook-port", 0, 65535),
   "lease-seconds": integerFlag("--lease-seconds", 2, 3600),
+  "verify-seconds": integerFlag("--verify-seconds", 1, 86400),
   "bpf-pin-dir": z.string().refine(
     (path) => path === "" || (path.startsWith("/") && !path.split("/").includes("..")),
     { message: '--bpf-pin-dir must be an absolute path on bpffs, or "" to run unpinned' },

@@ -44,7 +44,11 @@ export const AGENT_USAGE = `kivebpf agent [options]
   --webhook-key-file F   its private key
   --cgroup-root DIR      the host's cgroup2 mount (default: /sys/fs/cgroup or /sys/fs/cgroup/unified)
   --cgroup-filter        only check processes in trapped containers' cgroups (cheaper; misses
-                         accesses from outside them, e.g. the host)`;
+                         accesses from outside them, e.g. the host)
+  --verify-seconds N     re-check every planted trap file this often (default 60); changes are
+                         seen at once through inotify, this is the safety net
+  --no-watch-trap-files  do not watch trap files with inotify (changes are then seen only at
+                         verification)`;
 
 /** A kernel id as a bpffs name: bpffs refuses dots, and a path separator would escape. */
 function pinName(kernelId: string): string {
@@ -77,6 +81,8 @@ export async function runAgent(args: string[]): Promise<number> {
     "webhook-key-file": { type: "string" },
     "cgroup-root": { type: "string" },
     "cgroup-filter": { type: "boolean", default: false },
+    "verify-seconds": { type: "string", default: "60" },
+    "no-watch-trap-files": { type: "boolean", default: false },
   });
   if (!parsed.ok) {
     for (const problem of parsed.problems) console.error(`agent: ${problem}`);
@@ -111,7 +117,15 @@ export async function runAgent(args: string[]): Promise<number> {
       coordination: kubeConfig.makeApiClient(CoordinationV1Api),
       events: kubeConfig.makeApiClient(EventsV1Api),
     },
-    planter: new ContainerTrapPlanter({ procRoot: values.proc, cgroupRoot: values["cgroup-root"] }),
+    planter: new ContainerTrapPlanter({
+      procRoot: values.proc,
+      cgroupRoot: values["cgroup-root"],
+      watch: !values["no-watch-trap-files"],
+      onWatchProblem: (message) =>
+        log.warn("trap files are not all watched; changes to them are seen at verification", {
+          error: message,
+        }),
+    }),
     output: sink,
     openEngine: () =>
       openEngine({
@@ -124,6 +138,7 @@ export async function runAgent(args: string[]): Promise<number> {
     metrics,
     leaseSeconds: flags["lease-seconds"],
     cgroupFilter: values["cgroup-filter"],
+    verifySeconds: flags["verify-seconds"],
   });
   const stopping = new AbortController();
   // Filled in once the webhooks start (after the metrics server, which serves the probes).

@@ -1,7 +1,9 @@
 /**
  * One planting round: makes sure every target's trap file exists in its container and turns
  * each result into an outcome for status and, when planted, a registration for the kernel's
- * leader. Files planted recently and unchanged in the policy are trusted until re-verified.
+ * leader. Files planted recently and unchanged in the policy are trusted until re-verified,
+ * or until their watch signals a change: then the change is judged (trap_changes.ts), reported,
+ * and a trap inode that was moved away stays armed next to the newly planted one.
  *
  * @module
  */
@@ -12,12 +14,28 @@ import type { TrapTarget } from "./desired.ts";
 import type { Logger } from "./log.ts";
 import type { PlantOutcome } from "./status.ts";
 import { describe } from "./describe.ts";
+import {
+  type ArmedFile,
+  judgeChange,
+  type TrapChange,
+  type TrapSignals,
+  type Verification,
+} from "./trap_changes.ts";
+
+/** Changes kept per target for status (the newest). */
+const MAX_CHANGES = 8;
 
 /** What the last round knew of one target. */
 export interface Planted {
   target: TrapTarget;
   outcome: PlantOutcome;
   registration?: TrapRegistration;
+  /** The armed file's identity, to judge later changes against. */
+  file?: ArmedFile;
+  /** Registrations of trap inodes the container moved away: still the bait, still armed. */
+  retained: TrapRegistration[];
+  /** The newest changes the container made to this trap, oldest first. */
+  changes: TrapChange[];
   checkedAt: number;
 }
 
@@ -28,6 +46,10 @@ export interface PlantOptions {
   nodeName: string;
   /** Re-check a planted file this often (a workload may delete or replace it). */
   verifyMs: number;
+  /** Watch signals since the last round, by target key: those targets are verified now. */
+  signals?: ReadonlyMap<string, TrapSignals>;
+  /** Told of each change a container made to a trap file. */
+  onChange?: (target: TrapTarget, change: TrapChange) => void;
 }
 
 /**
@@ -53,13 +75,23 @@ export async function plantTargets(
   }
   for (const target of targets) {
     const previous = last.get(target.key);
+    const signals = options.signals?.get(target.key);
     // The key names (policy, trap index, container); an edited trap under the same index
     // must be planted again.
     const unchanged = previous !== undefined &&
       canonicalJson([previous.target.trap, previous.target.alertVersion]) ===
         canonicalJson([target.trap, target.alertVersion]);
-    if (unchanged && previous.outcome.ok && now - previous.checkedAt < verifyMs) {
-      next.set(target.key, { ...previous, target });
+    // A moved inode stays armed while it exists and is watched; an edited trap drops them.
+    const retained = unchanged
+      ? previous.retained.filter((r) =>
+        !signals?.deleted.has(r.ino) && options.planter.watches?.(target.key, r.ino) === true
+      )
+      : [];
+    const changes = unchanged ? previous.changes : [];
+    if (
+      unchanged && previous.outcome.ok && !signals && now - previous.checkedAt < verifyMs
+    ) {
+      next.set(target.key, { ...previous, target, retained });
       continue;
     }
     let result;
@@ -99,10 +131,22 @@ export async function plantTargets(
           inode: result.ino,
         });
       }
+      const file = {
+        ino: result.ino,
+        mode: result.mode,
+        uid: result.uid,
+        gid: result.gid,
+        nlink: result.nlink,
+      };
+      const found = { ok: true as const, file, created: result.created ?? false };
+      const kept = judge(previous, unchanged, found, signals, retained, changes, options);
       next.set(target.key, {
         target,
         outcome: { target, ok: true },
         registration,
+        file,
+        retained: kept.filter((r) => r.ino !== result.ino),
+        changes,
         checkedAt: now,
       });
     } else {
@@ -119,12 +163,56 @@ export async function plantTargets(
           message: result.message,
         });
       }
+      const found = { ok: false as const, reason: result.reason };
+      const kept = judge(previous, unchanged, found, signals, retained, changes, options);
       next.set(target.key, {
         target,
         outcome: { target, ok: false, reason: result.reason, message: result.message },
+        retained: kept,
+        changes,
         checkedAt: now,
       });
     }
   }
+  // Watches follow what is armed: the directories of every target, the inodes still armed.
+  options.planter.keep?.(
+    new Map(
+      [...next].map(([key, planted]) => [
+        key,
+        new Set(
+          [planted.registration, ...planted.retained].flatMap((r) => r ? [r.ino] : []),
+        ),
+      ]),
+    ),
+  );
   return next;
+}
+
+/**
+ * Judges what became of the previously armed file, records and reports a change, and returns
+ * the registrations of moved inodes that stay armed.
+ */
+function judge(
+  previous: Planted | undefined,
+  unchanged: boolean,
+  found: Verification,
+  signals: TrapSignals | undefined,
+  retained: TrapRegistration[],
+  changes: TrapChange[],
+  options: PlantOptions,
+): TrapRegistration[] {
+  const armed = previous?.registration;
+  if (!unchanged || !armed || !previous?.file) return retained;
+  const ino = previous.file.ino;
+  const alive = !signals?.deleted.has(ino) &&
+    (signals?.moved.has(ino) === true ||
+      options.planter.watches?.(previous.target.key, ino) === true);
+  const verdict = judgeChange(previous.file, found, alive);
+  if (verdict.change) {
+    const change = { ...verdict.change, time: new Date().toISOString() };
+    changes.push(change);
+    if (changes.length > MAX_CHANGES) changes.splice(0, changes.length - MAX_CHANGES);
+    options.onChange?.(previous.target, change);
+  }
+  return verdict.keepOldArmed ? [...retained, armed] : retained;
 }

@@ -6,6 +6,7 @@
  * @module
  */
 import type { PolicyRef, TrapProblem, TrapTarget } from "./desired.ts";
+import type { TrapChange } from "./trap_changes.ts";
 
 /** The outcome of planting one target. */
 export type PlantOutcome =
@@ -30,10 +31,20 @@ export interface NodeStatusEntry {
       reason: string;
       message?: string;
     }[];
+    changes?: {
+      pod: string;
+      namespace: string;
+      container: string;
+      kind: string;
+      message: string;
+      time: string;
+    }[];
   }[];
 }
 
 const MAX_PROBLEMS = 32;
+/** Changes listed per trap and node (the newest). */
+const MAX_CHANGES = 16;
 
 /**
  * Builds the node's status entry for every policy it has something to say about.
@@ -43,6 +54,7 @@ const MAX_PROBLEMS = 32;
  * @param backend The active backend, when this agent leads its kernel.
  * @param outcomes What planting did.
  * @param problems Matching containers that are not running.
+ * @param changes What containers did to their trap files (see trap_changes.ts).
  * @returns Entries keyed by policy uid, with the policy they belong to.
  */
 export function nodeStatusEntries(
@@ -51,6 +63,7 @@ export function nodeStatusEntries(
   backend: string | undefined,
   outcomes: readonly PlantOutcome[],
   problems: readonly TrapProblem[],
+  changes: readonly { target: TrapTarget; change: TrapChange }[] = [],
 ): Map<string, { policy: PolicyRef; entry: NodeStatusEntry }> {
   const result = new Map<string, { policy: PolicyRef; entry: NodeStatusEntry }>();
   const entryFor = (policy: PolicyRef) => {
@@ -113,6 +126,24 @@ export function nodeStatusEntries(
       message: problem.message,
     });
   }
-  for (const { entry } of result.values()) entry.traps.sort((a, b) => a.index - b.index);
+  for (const { target, change } of changes) {
+    const trap = trapFor(entryFor(target.policy), target.trapIndex, target.trap.path);
+    trap.changes ??= [];
+    trap.changes.push({
+      pod: target.pod.name,
+      namespace: target.pod.namespace,
+      container: target.container.name,
+      kind: change.kind,
+      message: change.message,
+      time: change.time,
+    });
+  }
+  for (const { entry } of result.values()) {
+    entry.traps.sort((a, b) => a.index - b.index);
+    for (const trap of entry.traps) {
+      trap.changes?.sort((a, b) => a.time.localeCompare(b.time));
+      trap.changes?.splice(0, Math.max(0, trap.changes.length - MAX_CHANGES));
+    }
+  }
   return result;
 }

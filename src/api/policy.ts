@@ -352,6 +352,18 @@ const trapProblem = z.object({
   message: z.string().optional(),
 });
 
+const trapChange = z.object({
+  pod: z.string(),
+  namespace: z.string(),
+  container: z.string(),
+  kind: z.string().meta({
+    description: "Removed, Replaced, Moved, ReplacedBySymlink, ReplacedByNonFile, ModeChanged, " +
+      "OwnerChanged or Linked.",
+  }),
+  message: z.string(),
+  time: z.string(),
+});
+
 /** What one node reports about one trap. */
 const trapStatus = z.object({
   index: z.number().int().min(0).meta({ description: "Position of the trap in spec.traps." }),
@@ -361,6 +373,9 @@ const trapStatus = z.object({
   }),
   problems: z.array(trapProblem).max(32).optional().meta({
     description: "Matching containers where it is not armed, and why (first 32).",
+  }),
+  changes: z.array(trapChange).max(16).optional().meta({
+    description: "What containers did to the trap file (removed, moved, chmod...): newest 16.",
   }),
 });
 

@@ -31,6 +31,12 @@ export const LIBC_SYMBOLS = {
   read: { parameters: ["i32", "buffer", "usize"], result: "isize" },
   // ssize_t write(int fd, const void *buf, size_t count);
   write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  // int inotify_init1(int flags);
+  inotify_init1: { parameters: ["i32"], result: "i32" },
+  // int inotify_add_watch(int fd, const char *pathname, uint32_t mask);
+  inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
+  // int inotify_rm_watch(int fd, int wd);
+  inotify_rm_watch: { parameters: ["i32", "i32"], result: "i32" },
   // int close(int fd);
   close: { parameters: ["i32"], result: "i32" },
   // int *__errno_location(void);
@@ -117,6 +123,7 @@ export const E = {
   ENOTDIR: 20,
   EISDIR: 21,
   EINVAL: 22,
+  ENOSPC: 28,
   ENOSYS: 38,
   ELOOP: 40,
 } as const;
@@ -133,6 +140,7 @@ export const O = {
   O_WRONLY: 1,
   O_CREAT: 0o100,
   O_EXCL: 0o200,
+  O_NONBLOCK: 0o4000,
   O_CLOEXEC: 0o2000000,
   O_PATH: 0o10000000,
   ...ARCH_FLAGS,

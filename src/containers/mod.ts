@@ -37,9 +37,11 @@ export {
 export {
   ensureTrapFile,
   type EnsureTrapFileOptions,
+  type PlantedHandles,
   splitTrapPath,
   type TrapFileIdentity,
   type TrapFileProblem,
   type TrapFileReason,
   type TrapFileResult,
 } from "./trap_file.ts";
+export { type TrapFileSignal, TrapFileWatcher, type TrapFileWatcherOptions } from "./trap_watch.ts";

@@ -39,32 +39,22 @@ import {
   errno,
   libc,
   O,
-  RESOLVE,
   S,
-  STATX_BASIC_STATS,
-  strerror,
-  SYS_OPENAT2,
 } from "./_libc.ts";
+import {
+  classify,
+  fail,
+  type Failure,
+  isFailure,
+  openat2,
+  openPlain,
+  RESOLVE_ONE,
+  RESOLVE_ROOT,
+  statxAt,
+  type TrapFileProblem,
+} from "./_fs.ts";
 
-/** Why a trap file could not be planted or inspected. */
-export type TrapFileReason =
-  | "FileMissing"
-  | "PathIsSymlink"
-  | "PathEscapesRoot"
-  | "NotARegularFile"
-  | "ContainerGone"
-  | "PermissionDenied"
-  | "Other";
-
-/** A trap file that could not be planted or inspected, for the policy's status. */
-export interface TrapFileProblem {
-  /** Machine-readable reason. */
-  reason: TrapFileReason;
-  /** What could not be done and why, with the path. */
-  message: string;
-  /** The errno of the failed call, when one failed. */
-  errno?: number;
-}
+export type { TrapFileProblem, TrapFileReason } from "./_fs.ts";
 
 /** The identity of a trap file, as `statx(2)` reports it on the opened fd. */
 export interface TrapFileIdentity {
@@ -86,6 +76,8 @@ export interface TrapFileIdentity {
   gid: number;
   /** Size in bytes. */
   size: number;
+  /** Hard links to the inode (a trap someone linked elsewhere has more than one). */
+  nlink: number;
   /** Whether this call created the file. */
   created: boolean;
 }
@@ -112,6 +104,27 @@ export interface EnsureTrapFileOptions {
    * belongs to another process is reported as `ContainerGone` instead of being used.
    */
   mntNs?: number;
+  /**
+   * Called once the file is planted, before its fds are closed, with the fds of the container's
+   * root, of the trap's directory and of the trap file itself (`O_PATH`), and the file's identity:
+   * what a watch on the
+   * trap is placed through, without resolving a container path again.
+   */
+  onPlanted?: (handles: PlantedHandles, file: TrapFileIdentity) => void;
+}
+
+/** Open fds of a trap that was just planted; valid only during {@linkcode EnsureTrapFileOptions.onPlanted}. */
+export interface PlantedHandles {
+  /** The container's root directory (`O_PATH`). */
+  root: number;
+  /** The trap's directory (`O_PATH`), as resolved inside the root. */
+  parent: number;
+  /** The trap file (`O_PATH`, or the write fd of a file this call created). */
+  file: number;
+  /** The directory names from the root to the trap's directory. */
+  dirs: readonly string[];
+  /** The trap file's own name. */
+  name: string;
 }
 
 /**
@@ -158,7 +171,10 @@ export function ensureTrapFile(
   }
   const fds = new FdSet();
   try {
-    return plant(fds, pid, path, names, { ...options, mode });
+    const handles: Partial<PlantedHandles> = { dirs: names.slice(0, -1), name: names.at(-1) };
+    const result = plant(fds, pid, path, names, { ...options, mode }, handles);
+    if (result.ok && options.onPlanted) options.onPlanted(handles as PlantedHandles, result.file);
+    return result;
   } finally {
     fds.close();
   }
@@ -196,26 +212,13 @@ class FdSet {
   }
 }
 
-type Failure = { problem: TrapFileProblem };
-
-function fail(reason: TrapFileReason, message: string, code?: number): Failure {
-  return {
-    problem: code === undefined
-      ? { reason, message }
-      : { reason, message: `${message}: ${strerror(code)} (errno ${code})`, errno: code },
-  };
-}
-
-function isFailure(value: unknown): value is Failure {
-  return typeof value === "object" && value !== null && "problem" in value;
-}
-
 function plant(
   fds: FdSet,
   pid: number,
   path: string,
   names: string[],
   options: EnsureTrapFileOptions & { mode: number },
+  handles: Partial<PlantedHandles>,
 ): TrapFileResult {
   const procRoot = options.procRoot ?? "/proc";
   const where = `"${path}" in the root of pid ${pid}`;
@@ -244,6 +247,7 @@ function plant(
   const root = openPlain(proc, "root", O.O_PATH | O.O_DIRECTORY);
   if (root < 0) return gone(pid, -root, `Cannot open ${procRoot}/${pid}/root`);
   fds.add(root);
+  handles.root = root;
 
   const ids = options.create ? idMapping(proc, options.owner) : undefined;
   if (isFailure(ids)) return { ok: false, problem: ids.problem };
@@ -251,13 +255,14 @@ function plant(
   const parent = openParent(fds, root, names.slice(0, -1), options.create === true, where, ids);
   if (isFailure(parent)) return { ok: false, problem: parent.problem };
   const name = names[names.length - 1];
+  handles.parent = parent;
 
   // Two rounds: a file created by someone else between our lookup and our O_EXCL create is
   // then inspected as an existing file.
   for (let round = 0; round < 2; round++) {
     const fd = openat2(parent, name, O.O_PATH | O.O_NOFOLLOW, RESOLVE_ONE);
     if (fd >= 0) {
-      fds.add(fd);
+      handles.file = fds.add(fd);
       return identify(fd, where, false);
     }
     const code = -fd;
@@ -274,7 +279,7 @@ function plant(
       0, // no access for anyone until fchmod sets the exact mode
     );
     if (created >= 0) {
-      fds.add(created);
+      handles.file = fds.add(created);
       return finishCreated(parent, name, created, where, options, ids?.file);
     }
     if (-created !== E.EEXIST) {
@@ -283,11 +288,6 @@ function plant(
   }
   return { ok: false, ...fail("Other", `Trap file ${where} keeps appearing and disappearing`) };
 }
-
-/** One name relative to a directory fd: no symlink at all, cannot leave the directory. */
-const RESOLVE_ONE = RESOLVE.RESOLVE_BENEATH | RESOLVE.RESOLVE_NO_SYMLINKS;
-/** A path relative to the container's root fd. */
-const RESOLVE_ROOT = RESOLVE.RESOLVE_IN_ROOT | RESOLVE.RESOLVE_NO_MAGICLINKS;
 
 function gone(pid: number, code: number, what: string): TrapFileResult {
   if (code === E.ENOENT || code === E.ESRCH) {
@@ -301,22 +301,6 @@ function symlink(where: string): TrapFileResult {
     ok: false,
     ...fail("PathIsSymlink", `Trap file ${where} is a symlink; the agent does not follow it`),
   };
-}
-
-function classify(code: number, what: string): TrapFileProblem {
-  switch (code) {
-    case E.ENOENT:
-      return fail("FileMissing", what, code).problem;
-    case E.EXDEV:
-      return fail("PathEscapesRoot", `${what}: the path leaves the container's root`, code).problem;
-    case E.EACCES:
-    case E.EPERM:
-      return fail("PermissionDenied", what, code).problem;
-    case E.ENOSYS:
-      return fail("Other", `${what}: openat2 needs Linux 5.6 or later`, code).problem;
-    default:
-      return fail("Other", what, code).problem;
-  }
 }
 
 /** Host ids to give created files and directories. */
@@ -533,6 +517,7 @@ function identify(fd: number, where: string, created: boolean): TrapFileResult {
       uid: st.uid,
       gid: st.gid,
       size: st.size,
+      nlink: st.nlink,
       created,
     },
   };
@@ -544,59 +529,4 @@ function makedev(major: number, minor: number): bigint {
   const mi = BigInt(minor);
   return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) |
     (mi & 0xffn);
-}
-
-interface Statx {
-  mode: number;
-  uid: number;
-  gid: number;
-  ino: bigint;
-  size: number;
-  major: number;
-  minor: number;
-}
-
-function statxAt(dirfd: number, path: string, flags: number): Statx | Failure {
-  const buf = new Uint8Array(256);
-  if (libc().statx(dirfd, cString(path), flags, STATX_BASIC_STATS, buf) !== 0) {
-    return { problem: classify(errno(), `Cannot stat "${path}"`) };
-  }
-  // struct statx (include/uapi/linux/stat.h)
-  const view = new DataView(buf.buffer);
-  return {
-    uid: view.getUint32(20, true),
-    gid: view.getUint32(24, true),
-    mode: view.getUint16(28, true),
-    ino: view.getBigUint64(32, true),
-    size: Number(view.getBigUint64(40, true)),
-    major: view.getUint32(136, true),
-    minor: view.getUint32(140, true),
-  };
-}
-
-/** openat(2) with O_CLOEXEC; returns the fd or `-errno`. */
-function openPlain(dirfd: number, path: string, flags: number): number {
-  const fd = libc().openat(dirfd, cString(path), flags | O.O_CLOEXEC, 0);
-  return fd >= 0 ? fd : -errno();
-}
-
-/**
- * openat2(2) with O_CLOEXEC; returns the fd or `-errno`. Retries EAGAIN, which the kernel
- * returns for RESOLVE_IN_ROOT/RESOLVE_BENEATH when a concurrent rename or mount could have
- * made `..` unsafe, and EINTR.
- */
-function openat2(dirfd: number, path: string, flags: number, resolve: number, mode = 0): number {
-  // struct open_how { __u64 flags; __u64 mode; __u64 resolve; }
-  const how = new Uint8Array(24);
-  const view = new DataView(how.buffer);
-  view.setBigUint64(0, BigInt(flags | O.O_CLOEXEC), true);
-  view.setBigUint64(8, BigInt(mode), true);
-  view.setBigUint64(16, BigInt(resolve), true);
-  const name = cString(path);
-  for (let attempt = 0;; attempt++) {
-    const fd = Number(libc().syscall(SYS_OPENAT2, dirfd, name, how, BigInt(how.length)));
-    if (fd >= 0) return fd;
-    const code = errno();
-    if ((code !== E.EAGAIN && code !== E.EINTR) || attempt >= 16) return -code;
-  }
 }

@@ -219,6 +219,7 @@ export const METRIC_NAMES = {
   leaseTakeoverSeconds: "kivebpf_lease_takeover_seconds",
   leaseTakeovers: "kivebpf_lease_takeovers_total",
   probeOk: "kivebpf_probe_ok",
+  trapFileChanges: "kivebpf_trap_file_changes_total",
 } as const;
 
 /** Every metric the agent exports, registered in one {@linkcode Registry}. */
@@ -256,6 +257,8 @@ export interface AgentMetrics {
   leaseTakeovers: Counter;
   /** 1 while a health probe (`probe` = ready or live) passes, 0 while it fails. */
   probeOk: Gauge;
+  /** Changes containers made to their trap files, by kind (`Removed`, `Moved`, ...). */
+  trapFileChanges: Counter;
 }
 
 /**
@@ -320,6 +323,11 @@ export function createAgentMetrics(registry: Registry = new Registry()): AgentMe
       METRIC_NAMES.probeOk,
       "1 while the health probe passes (probe: ready for /readyz, live for /healthz), else 0.",
       ["probe"],
+    ),
+    trapFileChanges: registry.counter(
+      METRIC_NAMES.trapFileChanges,
+      "Changes containers made to their trap files (removed, replaced, moved, chmod...), by kind.",
+      ["kind"],
     ),
   };
 }

@@ -9,6 +9,7 @@ const DEFAULTS = {
   "metrics-port": "9090",
   "webhook-port": "0",
   "lease-seconds": "15",
+  "verify-seconds": "60",
   "bpf-pin-dir": "/sys/fs/bpf/kivebpf",
   node: "node-a.example",
   namespace: "kivebpf-system",
@@ -27,6 +28,7 @@ Deno.test("checkAgentFlags() accepts the defaults and types the numbers", () => 
 
 for (
   const [flag, value, message] of [
+    ["verify-seconds", "0", "--verify-seconds must be a whole number from 1 to 86400"],
     ["max-traps", "abc", `--max-traps must be a whole number from 1 to ${MAX_TRAPS_LIMIT}`],
     ["max-traps", "0", "--max-traps must be a whole number"],
     ["max-traps", "1e3", "--max-traps must be a whole number"],

@@ -1,13 +1,19 @@
 import assert from "node:assert/strict";
-import type { TrapPlanter } from "../../src/agent/agent_options.ts";
+import type { PlantResult, TrapPlanter } from "../../src/agent/agent_options.ts";
 import type { TrapTarget } from "../../src/agent/desired.ts";
 import { createLogger } from "../../src/agent/log.ts";
 import { plantTargets } from "../../src/agent/planting.ts";
+import {
+  judgeChange,
+  type TrapChange,
+  type TrapSignals,
+  type Verification,
+} from "../../src/agent/trap_changes.ts";
 
 /** Plants by answering from a script; counts calls. */
 class ScriptedPlanter implements TrapPlanter {
   calls = 0;
-  answer: Awaited<ReturnType<TrapPlanter["plant"]>> | Error = { ok: true, dev: 42, ino: "1001" };
+  answer: PlantResult | Error = { ok: true, dev: 42, ino: "1001" };
   plant(_target: TrapTarget) {
     this.calls++;
     return this.answer instanceof Error
@@ -63,4 +69,127 @@ Deno.test("plantTargets() keeps a planter's refusal or exception for that target
   state = await plantTargets(state, [target()], options);
   const outcome = state.get(target().key)!.outcome as { reason: string; message: string };
   assert.deepEqual([outcome.reason, outcome.message], ["Other", "procfs vanished"]);
+});
+
+/** A planter that also answers whether an inode is watched. */
+class WatchingPlanter extends ScriptedPlanter {
+  watched = new Set<string>();
+  kept?: ReadonlyMap<string, ReadonlySet<string>>;
+  watches(_key: string, ino: string) {
+    return this.watched.has(ino);
+  }
+  keep(live: ReadonlyMap<string, ReadonlySet<string>>) {
+    this.kept = live;
+  }
+}
+
+const signalsOf = (key: string, s: Partial<TrapSignals>) =>
+  new Map([[key, {
+    path: true,
+    attrib: new Set<string>(),
+    moved: new Set<string>(),
+    deleted: new Set<string>(),
+    ...s,
+  }]]);
+
+Deno.test("plantTargets() on a watch signal: a moved trap stays armed beside the new one, a deleted one is dropped, each change reported", async () => {
+  const planter = new WatchingPlanter();
+  const changes: TrapChange[] = [];
+  const options = {
+    planter,
+    log: createLogger("error", () => {}),
+    nodeName: "node-a",
+    verifyMs: 3_600_000,
+    onChange: (_t: TrapTarget, change: TrapChange) => changes.push(change),
+  };
+  const key = target().key;
+  planter.answer = {
+    ok: true,
+    dev: 42,
+    ino: "1001",
+    created: true,
+    mode: 0o444,
+    uid: 0,
+    gid: 0,
+    nlink: 1,
+  };
+  planter.watched.add("1001");
+  let state = await plantTargets(new Map(), [target()], options);
+  assert.equal(changes.length, 0, "planting is not a change");
+
+  // The container renamed the trap away: a new file is planted, the old inode stays armed.
+  planter.answer = { ...planter.answer, ino: "2002" };
+  planter.watched.add("2002");
+  state = await plantTargets(state, [target()], {
+    ...options,
+    signals: signalsOf(key, { moved: new Set(["1001"]) }),
+  });
+  assert.equal(planter.calls, 2, "a signalled target is verified at once, however fresh");
+  const moved = state.get(key)!;
+  assert.equal(moved.registration?.ino, "2002");
+  assert.deepEqual(moved.retained.map((r) => r.ino), ["1001"]);
+  assert.deepEqual(changes.map((c) => c.kind), ["Moved"]);
+  assert.deepEqual([...planter.kept!.get(key)!].sort(), ["1001", "2002"], "both stay watched");
+
+  // Later the moved copy is deleted: it is no longer armed.
+  planter.watched.delete("1001");
+  state = await plantTargets(state, [target()], {
+    ...options,
+    signals: signalsOf(key, { path: false, deleted: new Set(["1001"]) }),
+  });
+  assert.deepEqual(state.get(key)!.retained, []);
+
+  // A chmod of the trap keeps it armed and is reported.
+  planter.answer = { ...planter.answer, mode: 0o777, created: false };
+  state = await plantTargets(state, [target()], {
+    ...options,
+    signals: signalsOf(key, { attrib: new Set(["2002"]) }),
+  });
+  assert.equal(state.get(key)!.registration?.ino, "2002");
+  assert.deepEqual(changes.map((c) => c.kind), ["Moved", "ModeChanged"]);
+
+  // Removed and replaced by a symlink: not armed, nothing retained, reported.
+  planter.watched.delete("2002");
+  planter.answer = { ok: false, reason: "PathIsSymlink", message: "a symlink" };
+  state = await plantTargets(state, [target()], {
+    ...options,
+    signals: signalsOf(key, { deleted: new Set(["2002"]) }),
+  });
+  assert.equal(state.get(key)!.registration, undefined);
+  assert.deepEqual(state.get(key)!.retained, []);
+  assert.deepEqual(changes.map((c) => c.kind), ["Moved", "ModeChanged", "ReplacedBySymlink"]);
+  assert.equal(state.get(key)!.changes.length, 3, "the changes are kept for status");
+});
+
+Deno.test("judgeChange() tells removal, replacement, a move, a symlink, a non-file and attribute changes apart", () => {
+  const armed = { ino: "7", mode: 0o444, uid: 0, gid: 0, nlink: 1 };
+  const same = (over: Partial<typeof armed>) => ({
+    ok: true as const,
+    file: { ...armed, ...over },
+    created: false,
+  });
+  const fresh = { ok: true as const, file: { ...armed, ino: "8" }, created: true };
+  const theirs = { ok: true as const, file: { ...armed, ino: "9" }, created: false };
+  const rows: [Verification, boolean, string | undefined, boolean][] = [
+    [same({}), false, undefined, false],
+    [same({ mode: 0o600 }), false, "ModeChanged", false],
+    [same({ uid: 1000 }), false, "OwnerChanged", false],
+    [same({ nlink: 2 }), false, "Linked", false],
+    [fresh, false, "Removed", false],
+    [theirs, false, "Replaced", false],
+    [fresh, true, "Moved", true],
+    [{ ok: false, reason: "FileMissing" }, true, "Moved", true],
+    [{ ok: false, reason: "FileMissing" }, false, "Removed", false],
+    [{ ok: false, reason: "PathIsSymlink" }, false, "ReplacedBySymlink", false],
+    [{ ok: false, reason: "NotARegularFile" }, false, "ReplacedByNonFile", false],
+    [{ ok: false, reason: "ContainerGone" }, false, undefined, false],
+  ];
+  for (const [found, alive, kind, keep] of rows) {
+    const verdict = judgeChange(armed, found, alive);
+    assert.deepEqual(
+      [verdict.change?.kind, verdict.keepOldArmed],
+      [kind, keep],
+      JSON.stringify({ found, alive }),
+    );
+  }
 });

@@ -9,7 +9,7 @@ import assert from "node:assert/strict";
 import { AgentProcess, waitFor } from "../integration/_cluster.ts";
 import {
   applyPolicy,
-  createFixturePod,
+  appPod,
   deletePolicy,
   hostStat,
   nodeStatus,
@@ -37,13 +37,7 @@ Deno.test("fifos, devices, directories and symlinks at trap paths: refused with 
         Deno.lstat(p).then(() => true, () => false)
       ),
     );
-    await createFixturePod(fixture, {
-      name: "hostile-pod",
-      namespace: "default",
-      node: "node-a",
-      containerName: "app",
-      container,
-    });
+    await appPod(fixture, "hostile-pod", container);
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     const policy = `hostile-${crypto.randomUUID().slice(0, 8)}`;

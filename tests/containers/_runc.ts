@@ -6,7 +6,21 @@
  */
 
 const BUSYBOX = "/usr/bin/busybox"; // Debian's busybox-static
-const APPLETS = ["sh", "sleep", "stat", "ln", "cat", "mkdir", "ls", "readlink", "touch", "chmod"];
+const APPLETS = [
+  "sh",
+  "sleep",
+  "stat",
+  "ln",
+  "cat",
+  "mkdir",
+  "ls",
+  "readlink",
+  "touch",
+  "chmod",
+  "rm",
+  "mv",
+  "chown",
+];
 
 /** Output of a command. */
 export interface Output {

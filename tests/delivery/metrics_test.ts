@@ -104,6 +104,7 @@ Deno.test("createAgentMetrics() registers every agent metric with HELP and TYPE"
   metrics.leaseTakeoverSeconds.set({ kernel_id: "2c147a95" }, 6.2);
   metrics.leaseTakeovers.inc({ kernel_id: "2c147a95" });
   metrics.probeOk.set({ probe: "ready" }, 1);
+  metrics.trapFileChanges.inc({ kind: "Moved" });
   const parsed = parseExposition(metrics.registry.render());
   for (const name of Object.values(METRIC_NAMES)) {
     assert.ok(parsed.help.has(name), name);

@@ -153,3 +153,25 @@ export async function assertNoNewAlerts(
     `${why}: unexpected alerts ${JSON.stringify(agents.flatMap((a) => a.alerts().slice(before)))}`,
   );
 }
+
+/**
+ * Creates the Pod object of a one-container pod `name` in `default` on node-a, whose container
+ * "app" is `container` (or a new runc container).
+ *
+ * @returns The container.
+ */
+export async function appPod(
+  fixture: { containers: RuncContainer[]; cleanups: (() => Promise<unknown>)[] },
+  name: string,
+  container?: RuncContainer,
+): Promise<RuncContainer> {
+  const app = container ?? await startContainer(fixture);
+  await createFixturePod(fixture, {
+    name,
+    namespace: "default",
+    node: "node-a",
+    containerName: "app",
+    container: app,
+  });
+  return app;
+}

@@ -8,6 +8,7 @@ import { freePort, kubectl } from "../_support/kube.ts";
 import { AgentProcess, setPodContainer, waitFor } from "./_cluster.ts";
 import {
   applyPolicy,
+  appPod,
   assertNoNewAlerts,
   createFixturePod,
   deletePolicy,
@@ -161,13 +162,7 @@ Deno.test("create never rewrites an existing file; a symlink planted by the cont
       `printf 'keep\\n' > /existing.txt && chmod 640 /existing.txt && ln -s ${canary} /escape.txt && mkdir /d && ln -s / /d/up`,
     ]);
     const existingBefore = await hostStat(container, "/existing.txt");
-    await createFixturePod(fixture, {
-      name: "files-pod",
-      namespace: "default",
-      node: "node-a",
-      containerName: "app",
-      container,
-    });
+    await appPod(fixture, "files-pod", container);
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     await applyPolicy("files-policy", {
@@ -290,13 +285,7 @@ Deno.test("policy update, container restart, agent restart and pod delete each c
 Deno.test("deleting a policy disarms it and releases the finalizer; then accesses raise nothing", async () => {
   await withFixture(async (fixture) => {
     const container = await startContainer(fixture);
-    await createFixturePod(fixture, {
-      name: "del-pod",
-      namespace: "default",
-      node: "node-a",
-      containerName: "app",
-      container,
-    });
+    await appPod(fixture, "del-pod", container);
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     await applyPolicy("del-policy", {
@@ -409,13 +398,7 @@ Deno.test("callbacks: the receiver gets the POST and stdout does not; a receiver
     const port = server.addr.port;
     fixture.cleanups.push(() => server.shutdown());
     const container = await startContainer(fixture);
-    await createFixturePod(fixture, {
-      name: "cb-pod",
-      namespace: "default",
-      node: "node-a",
-      containerName: "app",
-      container,
-    });
+    await appPod(fixture, "cb-pod", container);
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     await applyPolicy("cb-policy", {
@@ -473,13 +456,7 @@ Deno.test("v2alpha1 callbacks carry headers from a labelled Secret, and unlabell
       );
     }
     const container = await startContainer(fixture);
-    await createFixturePod(fixture, {
-      name: "hdr-pod",
-      namespace: "default",
-      node: "node-a",
-      containerName: "app",
-      container,
-    });
+    await appPod(fixture, "hdr-pod", container);
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     const url = `http://127.0.0.1:${server.addr.port}/ingest`;
@@ -542,13 +519,7 @@ Deno.test("v2alpha1 callbacks carry headers from a labelled Secret, and unlabell
 Deno.test("--cgroup-filter: accesses from the trapped container are reported, the host's are skipped", async () => {
   await withFixture(async (fixture) => {
     const container = await startContainer(fixture);
-    await createFixturePod(fixture, {
-      name: "cg-pod",
-      namespace: "default",
-      node: "node-a",
-      containerName: "app",
-      container,
-    });
+    await appPod(fixture, "cg-pod", container);
     const agent = new AgentProcess("node-a", ["--cgroup-filter"]);
     fixture.agents.push(agent);
     await applyPolicy("cg-policy", {

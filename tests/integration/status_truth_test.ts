@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { AgentProcess, waitFor } from "./_cluster.ts";
 import {
   applyPolicy,
-  createFixturePod,
+  appPod,
   deletePolicy,
   KERNEL_ID,
   kube,
@@ -52,13 +52,7 @@ Deno.test("planted is not armed: a trap under another holder's Lease is NotArmed
     fixture.cleanups.push(() => kube.request("DELETE", `${LEASES}/${leaseName}`));
 
     const container = await startContainer(fixture);
-    await createFixturePod(fixture, {
-      name: "truth-pod",
-      namespace: "default",
-      node: "node-a",
-      containerName: "app",
-      container,
-    });
+    await appPod(fixture, "truth-pod", container);
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     await applyPolicy("truth-policy", {
