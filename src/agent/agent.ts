@@ -23,6 +23,7 @@ import { KernelLeader } from "./kernel_leader.ts";
 import { ArmedSetPublisher, kernelOutcome, type KernelView, readArmedSet } from "./armed_set.ts";
 import { describe } from "./describe.ts";
 import { agentWatches } from "./watches.ts";
+import { PassTimer } from "./pass_timer.ts";
 import { type Planted, plantTargets } from "./planting.ts";
 import { KERNEL_LABEL, peerRegistrations, RegistrationPublisher } from "./registrations.ts";
 import { nodeStatusEntries } from "./status.ts";
@@ -40,6 +41,9 @@ export { HEADERS_LABEL } from "./alert_router.ts";
 export type { AgentApis, NodeAgentOptions, TrapPlanter } from "./agent_options.ts";
 export type { AlertOutput } from "./alert_router.ts";
 
+/** Wait after a trap file's first watch signal before verifying it. */
+const SIGNAL_SETTLE_MS = 300;
+
 /** Runs the agent of one node. */
 export class NodeAgent {
   readonly #o: NodeAgentOptions;
@@ -53,7 +57,7 @@ export class NodeAgent {
   readonly #armedSet: ArmedSetPublisher;
   readonly #publisher: RegistrationPublisher;
   readonly #status: PolicyStatusWriter;
-  #reconcileTimer?: ReturnType<typeof setTimeout>;
+  readonly #passTimer = new PassTimer(() => this.#runReconcile());
   #resyncTimer?: ReturnType<typeof setInterval>;
   #reconciling?: Promise<void>;
   #startedAt?: number;
@@ -69,6 +73,8 @@ export class NodeAgent {
   /** Watch signals of trap files not yet acted on, by target key. */
   #signals = new Map<string, TrapSignals>();
   #lastSignalPass = 0;
+  /** Uids of stored policies refused by today's rules (logged once each). */
+  #invalid = new Set<string>();
 
   /**
    * Prepares the agent; it watches, plants and arms nothing until started.
@@ -138,8 +144,10 @@ export class NodeAgent {
     });
     options.planter.onSignals?.((signals) => {
       addSignals(this.#signals, signals);
-      // At most one pass a second for a container that keeps renaming its trap.
-      this.schedule(Math.max(0, this.#lastSignalPass + 1000 - Date.now()));
+      // One syscall's events (an unlink: link count, name, last link) may straddle two reads:
+      // a short settle lets them all arrive before the verdict. At most one pass a second for
+      // a container that keeps renaming its trap.
+      this.schedule(Math.max(SIGNAL_SETTLE_MS, this.#lastSignalPass + 1000 - Date.now()));
     });
     const watches = agentWatches(options, () => this.schedule());
     this.#policies = watches.policies;
@@ -216,13 +224,12 @@ export class NodeAgent {
   /** Asks for a reconcile soon; bursts of events collapse into one. */
   schedule(delayMs = 100): void {
     if (this.#stopped) return;
-    clearTimeout(this.#reconcileTimer);
-    this.#reconcileTimer = setTimeout(() => this.#runReconcile(), delayMs);
+    this.#passTimer.schedule(delayMs);
   }
 
   /** Waits until a reconcile has run from the current caches (tests, start-up). */
   async settle(): Promise<void> {
-    clearTimeout(this.#reconcileTimer);
+    this.#passTimer.cancel();
     await this.#runReconcile();
     await this.#leadership;
   }
@@ -230,7 +237,7 @@ export class NodeAgent {
   /** Stops everything; a leader releases its Lease and detaches its BPF programs. */
   async stop(): Promise<void> {
     this.#stopped = true;
-    clearTimeout(this.#reconcileTimer);
+    this.#passTimer.cancel();
     clearInterval(this.#resyncTimer);
     await this.#reconciling;
     // The reader stops before the Lease is released: a successor that took the Lease at once
@@ -273,6 +280,7 @@ export class NodeAgent {
     const { log } = this.#o;
     const policies: KivePolicyV2[] = [];
     const deleting: KivePolicyV2[] = [];
+    const invalid = new Map<string, { policy: KivePolicyV2; problems: string }>();
     for (const object of this.#policies.list() as unknown as KivePolicyV2[]) {
       if (object.metadata.deletionTimestamp) {
         deleting.push(object);
@@ -280,14 +288,20 @@ export class NodeAgent {
       }
       const checked = validateSpec("v2alpha1", object.spec);
       if (!checked.ok) {
-        log.warn("ignoring invalid KivePolicy", {
-          policy: `${object.metadata.namespace}/${object.metadata.name}`,
-          problems: formatProblems(checked.problems),
-        });
+        // Stored before today's rules (or past a webhook that was down): said in its status.
+        const problems = formatProblems(checked.problems);
+        if (!this.#invalid.has(object.metadata.uid ?? "")) {
+          log.warn("ignoring invalid KivePolicy", {
+            policy: `${object.metadata.namespace}/${object.metadata.name}`,
+            problems,
+          });
+        }
+        invalid.set(object.metadata.uid ?? "", { policy: object, problems });
         continue;
       }
       policies.push({ ...object, spec: checked.spec });
     }
+    this.#invalid = new Set(invalid.keys());
     const pods = (this.#pods.list() as unknown as PodObject[])
       .filter((pod) => !pod.metadata?.deletionTimestamp || true)
       .map(podView);
@@ -306,7 +320,11 @@ export class NodeAgent {
     }
     await this.#stage("status", () => this.#writeStatus(policies, deleting, desired.problems));
     if (this.#o.writesPolicyConditions?.() ?? true) {
-      await this.#stage("conditions", () => this.#status.writeConditions(policies));
+      await this.#stage("conditions", () =>
+        this.#status.writeConditions(
+          [...policies, ...[...invalid.values()].map((i) => i.policy)],
+          new Map([...invalid].map(([uid, i]) => [uid, i.problems])),
+        ));
     }
     const plantedPolicies = new Set([...this.#planted.values()].map((p) => p.target.policy.uid));
     await this.#stage(

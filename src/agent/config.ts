@@ -64,6 +64,8 @@ const flagSchema = z.object({
   "webhook-port": integerFlag("--webhook-port", 0, 65535),
   "lease-seconds": integerFlag("--lease-seconds", 2, 3600),
   "verify-seconds": integerFlag("--verify-seconds", 1, 86400),
+  "callback-timeout-seconds": integerFlag("--callback-timeout-seconds", 1, 300),
+  "callback-retry-seconds": integerFlag("--callback-retry-seconds", 1, 86400),
   "bpf-pin-dir": z.string().refine(
     (path) => path === "" || (path.startsWith("/") && !path.split("/").includes("..")),
     { message: '--bpf-pin-dir must be an absolute path on bpffs, or "" to run unpinned' },

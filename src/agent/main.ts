@@ -45,6 +45,9 @@ export const AGENT_USAGE = `kivebpf agent [options]
   --cgroup-root DIR      the host's cgroup2 mount (default: /sys/fs/cgroup or /sys/fs/cgroup/unified)
   --cgroup-filter        only check processes in trapped containers' cgroups (cheaper; misses
                          accesses from outside them, e.g. the host)
+  --callback-timeout-seconds N  timeout of one callback request (default 10)
+  --callback-retry-seconds N    how long an alert is retried before it goes to stdout with the
+                         error (default 300)
   --verify-seconds N     re-check every planted trap file this often (default 60); changes are
                          seen at once through inotify, this is the safety net
   --no-watch-trap-files  do not watch trap files with inotify (changes are then seen only at
@@ -82,6 +85,8 @@ export async function runAgent(args: string[]): Promise<number> {
     "cgroup-root": { type: "string" },
     "cgroup-filter": { type: "boolean", default: false },
     "verify-seconds": { type: "string", default: "60" },
+    "callback-timeout-seconds": { type: "string", default: "10" },
+    "callback-retry-seconds": { type: "string", default: "300" },
     "no-watch-trap-files": { type: "boolean", default: false },
   });
   if (!parsed.ok) {
@@ -103,7 +108,14 @@ export async function runAgent(args: string[]): Promise<number> {
     (await Deno.readTextFile(`${values.proc}/sys/kernel/random/boot_id`)).trim();
   const kubeConfig = loadKubeConfig(values.kubeconfig);
   const metrics = createAgentMetrics();
-  const sink = new AlertSink({ stdout: { format: flags.output as StdoutFormat }, metrics });
+  const sink = new AlertSink({
+    stdout: { format: flags.output as StdoutFormat },
+    metrics,
+    callbacks: {
+      timeoutMs: flags["callback-timeout-seconds"] * 1000,
+      retryBudgetMs: flags["callback-retry-seconds"] * 1000,
+    },
+  });
   let writesConditions = () => true;
   const agent = new NodeAgent({
     writesPolicyConditions: () => writesConditions(),

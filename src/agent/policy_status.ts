@@ -14,17 +14,16 @@ import {
 } from "@kubernetes/client-node";
 import { FINALIZER, GROUP, type KivePolicyV2, PLURAL } from "../api/mod.ts";
 import { apiStatus, serverSideApplyOptions } from "../kube/mod.ts";
-import { rfc3339Seconds } from "./alert.ts";
 import type { Logger } from "./log.ts";
 import type { nodeStatusEntries } from "./status.ts";
+import { conditionsCurrent, policyConditions } from "./conditions.ts";
 
 /** Field managers of the agent's server-side applies start with this. */
 export const FIELD_MANAGER_PREFIX = "kivebpf-agent";
 
 /** Status reason: the trap file is planted, but the kernel refused to arm its inode. */
 export const REASON_ARM_FAILED = "ArmFailed";
-/** Status reason: a `block` trap is armed to alert only; the backend cannot deny opens. */
-export const REASON_BLOCK_NOT_ENFORCED = "BlockNotEnforced";
+export { REASON_BLOCK_NOT_ENFORCED } from "./conditions.ts";
 /** Planted on a node whose kernel is led by another agent, which has not armed it (yet). */
 export const REASON_NOT_ARMED_BY_LEADER = "NotArmedByLeader";
 /** Planted, but no agent is known to lead this node's kernel. */
@@ -148,52 +147,19 @@ export class PolicyStatusWriter {
   }
 
   /**
-   * Sums the nodes' entries into `status.armed` and the `Ready` condition, applied with a field
-   * manager of its own so it never touches the nodes' entries.
+   * Sums the nodes' entries into `status.armed` and the conditions (conditions.ts), applied
+   * with a field manager of its own so it never touches the nodes' entries.
+   *
+   * @param policies Every policy, valid or not.
+   * @param invalid The problems of each policy whose stored spec is refused, by uid.
    */
-  async writeConditions(policies: readonly KivePolicyV2[]): Promise<void> {
+  async writeConditions(
+    policies: readonly KivePolicyV2[],
+    invalid: ReadonlyMap<string, string> = new Map(),
+  ): Promise<void> {
     for (const policy of policies) {
-      const nodes = policy.status?.nodes ?? [];
-      const armed = nodes.reduce((sum, node) => sum + node.armed, 0);
-      const allProblems = nodes.flatMap((node) =>
-        (node.traps ?? []).flatMap((trap) => trap.problems ?? [])
-      );
-      // A block that is not enforced is still armed (to alert): a warning, not a gap.
-      const problems = allProblems.filter((p) => p.reason !== REASON_BLOCK_NOT_ENFORCED);
-      const blockNotEnforced = allProblems.length > problems.length;
-      const reasons = [...new Set(problems.map((p) => p.reason))].join(", ");
-      const [status, reason, message] = armed === 0 && problems.length === 0
-        ? ["False", "NoMatch", "no running container matches the policy"]
-        : armed === 0
-        ? ["False", "NotArmed", `no container armed: ${reasons}`]
-        : problems.length > 0
-        ? [
-          "False",
-          "PartiallyArmed",
-          `${armed} container(s) armed on ${nodes.length} node(s); not armed: ${reasons}`,
-        ]
-        : [
-          "True",
-          "Armed",
-          `${armed} container(s) armed on ${nodes.length} node(s)${
-            blockNotEnforced ? "; block not enforced on some (alert only)" : ""
-          }`,
-        ];
-      const current = policy.status?.conditions?.find((c) => c.type === "Ready");
-      if (
-        current?.status === status && current.reason === reason && current.message === message &&
-        current.observedGeneration === policy.metadata.generation && policy.status?.armed === armed
-      ) continue;
-      const condition = {
-        type: "Ready",
-        status,
-        reason,
-        message,
-        observedGeneration: policy.metadata.generation,
-        lastTransitionTime: current?.status === status && current.lastTransitionTime
-          ? current.lastTransitionTime
-          : rfc3339Seconds(BigInt(Date.now()) * 1_000_000n),
-      };
+      const next = policyConditions(policy, invalid.get(policy.metadata.uid ?? ""));
+      if (conditionsCurrent(policy, next)) continue;
       try {
         const { name, namespace } = policy.metadata;
         await this.#applyStatus(namespace ?? "", name ?? "", {
@@ -201,9 +167,9 @@ export class PolicyStatusWriter {
           kind: "KivePolicy",
           metadata: { name, namespace },
           status: {
-            armed,
+            armed: next.armed,
             observedGeneration: policy.metadata.generation,
-            conditions: [condition],
+            conditions: next.conditions,
           },
         }, `${FIELD_MANAGER_PREFIX}-conditions`);
       } catch (error) {

@@ -6,13 +6,14 @@ import {
   openAndClose,
   threadId,
 } from "../bpf/mod.ts";
+import { EventQueue } from "./event_queue.ts";
+import { positiveInt, readerLimits } from "./_limits.ts";
 import { LossLedger } from "./loss_ledger.ts";
-import { loadBackend, type Loaded, removePins, type TrapConfig, writeConfig } from "./load.ts";
+import { type Loaded, removePins, type TrapConfig, writeConfig } from "./load.ts";
 import { TRAP_FLAG_BLOCK, TRAP_KEY_SIZE, TRAP_LEARNED_SIZE, TRAP_VALUE_SIZE } from "./_event.ts";
 import type { StartMessage, WorkerMessage } from "./_ring_worker.ts";
 import { toKernelDev } from "./dev.ts";
 import type {
-  AccessEvent,
   Backend,
   BackendAttempt,
   EngineCounters,
@@ -21,51 +22,7 @@ import type {
   TrapKey,
 } from "./types.ts";
 
-/** Backends in the order automatic mode tries them. */
-export const BACKENDS: readonly Backend[] = ["lsm", "fentry", "kprobe", "tracepoint"];
-
-const PAGE_SIZE = 4096;
 const STOP_TIMEOUT_MS = 5000;
-/** Batches the reader Worker may have posted and the consumer not yet taken before it pauses. */
-const MAX_OUTSTANDING_BATCHES = 4;
-/** Largest batch the Worker posts (events). */
-const MAX_BATCH = 1024;
-
-/** Options of {@linkcode openEngine}. */
-export interface EngineOptions {
-  /** A backend, or "auto" (default) for the first of {@linkcode BACKENDS} that loads and attaches. */
-  backend?: Backend | "auto";
-  /** The compiled object. Default: env KIVEBPF_BPF_OBJECT, else `.cache/bpf/trap.bpf.o` of the repo. */
-  objectPath?: string;
-  /** Size of the trap map (armed keys). Default 65536. */
-  maxTraps?: number;
-  /** Ring buffer size in bytes: a power of two, at least 4096. Default 1 MiB. */
-  ringBufferBytes?: number;
-  /** Merge repeats by the same process to the same trap within this window. Default 0 (off). */
-  aggregateWindowMs?: number;
-  /** Longest wait of the reader Worker in the kernel, in ms. Default 100. */
-  pollIntervalMs?: number;
-  /** Process whose accesses never raise events. Default: this process. 0: none. */
-  agentTgid?: number;
-  /**
-   * Events buffered in user space for a slow consumer before further ones are counted
-   * lost. Default 65536. The reader pauses well before (it stops reading the kernel's
-   * ring buffer while a few batches are not yet taken), so a slow consumer leaves the
-   * overflow in the kernel, where it is counted per trap.
-   */
-  maxQueuedEvents?: number;
-  /** Size of the cgroup filter's map (see {@linkcode TrapEngine.setCgroupFilter}). Default 4096. */
-  maxCgroups?: number;
-  /**
-   * A directory on bpffs (e.g. `/sys/fs/bpf/kivebpf/<boot id>`) to pin the programs and maps
-   * under, so that they outlive this process, and to adopt a predecessor's pins from (its
-   * armed traps, and the events and losses that accumulated meanwhile). See
-   * src/engine/pins.ts. Pinning that fails (not bpffs) leaves the engine unpinned:
-   * {@linkcode TrapEngine.pinError} says why. Default: none.
-   */
-  pinDir?: string;
-}
-
 /** Options of {@linkcode TrapEngine.arm}. */
 export interface ArmOptions {
   /** Deny the open with EPERM (lsm backend only; still reported, with `blocked`). */
@@ -80,42 +37,6 @@ export interface ArmPathOptions extends ArmOptions {
    * btrfs subvolumes). Default true; falls back to stat's key if nothing was recorded.
    */
   learn?: boolean;
-}
-
-/** No requested backend could be loaded and attached. */
-export class BackendError extends Error {
-  /** The backend asked for ("auto" when every backend was tried). */
-  readonly backend: Backend | "auto";
-  /** Why each backend failed. */
-  readonly attempts: BackendAttempt[];
-
-  /**
-   * Builds the error from the failed attempts.
-   *
-   * @param backend the backend asked for
-   * @param attempts why each tried backend failed
-   * @param options the last failure as `cause`
-   */
-  constructor(backend: Backend | "auto", attempts: BackendAttempt[], options?: ErrorOptions) {
-    super(
-      backend === "auto"
-        ? `No BPF backend works on this kernel: ${
-          attempts.map((a) => `${a.backend}: ${a.reason}`).join("; ")
-        }`
-        : `Cannot use BPF backend "${backend}": ${attempts[0]?.reason ?? "unknown"}`,
-      options,
-    );
-    this.name = "BackendError";
-    this.backend = backend;
-    this.attempts = attempts;
-  }
-}
-
-/** The default object path: env KIVEBPF_BPF_OBJECT, else the repo's build output. */
-export function defaultObjectPath(): string {
-  const env = Deno.env.get("KIVEBPF_BPF_OBJECT");
-  if (env) return env;
-  return decodeURIComponent(new URL("../../.cache/bpf/trap.bpf.o", import.meta.url).pathname);
 }
 
 function keyString(key: TrapKey): string {
@@ -145,113 +66,6 @@ function encodeCgroupId(id: bigint): Uint8Array<ArrayBuffer> {
   return out;
 }
 
-function positiveInt(name: string, value: number, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) {
-    throw new RangeError(`${name} must be an integer in [${min}, ${max}], got ${value}`);
-  }
-  return value;
-}
-
-/**
- * How far the reader Worker may run ahead of the consumer: at most `maxOutstanding`
- * posted batches of at most `batchMax` events not yet taken, which also keeps it
- * within `maxQueuedEvents`.
- */
-function readerLimits(maxQueued: number): { maxOutstanding: number; batchMax: number } {
-  const maxOutstanding = Math.min(MAX_OUTSTANDING_BATCHES, maxQueued);
-  const batchMax = Math.max(1, Math.min(MAX_BATCH, Math.floor(maxQueued / maxOutstanding)));
-  return { maxOutstanding, batchMax };
-}
-
-/**
- * Loads the trap programs with the first working backend (or the one asked for),
- * attaches them and starts the reader Worker. Needs root (CAP_BPF, CAP_PERFMON,
- * CAP_SYS_ADMIN for lsm) and `--allow-ffi --allow-read --allow-env`.
- *
- * @param options see {@linkcode EngineOptions}
- * @returns the running engine; close it
- * @throws {BackendError} when no (or not the asked) backend loads and attaches
- * @throws {BpfError} when the object cannot be opened or the ring buffer read
- *
- * @example
- * ```ts
- * await using engine = await openEngine({ backend: "auto" });
- * engine.armPath("/srv/secret.txt", 7);
- * for await (const event of engine.events()) console.log(event);
- * ```
- */
-export async function openEngine(options: EngineOptions = {}): Promise<TrapEngine> {
-  const requested = options.backend ?? "auto";
-  if (requested !== "auto" && !BACKENDS.includes(requested)) {
-    throw new TypeError(`Unknown BPF backend "${requested}": use auto or ${BACKENDS.join(", ")}`);
-  }
-  const maxTraps = positiveInt("maxTraps", options.maxTraps ?? 65536, 1, 1 << 24);
-  const ringBufferBytes = positiveInt(
-    "ringBufferBytes",
-    options.ringBufferBytes ?? 1 << 20,
-    PAGE_SIZE,
-    1 << 30,
-  );
-  if ((ringBufferBytes & (ringBufferBytes - 1)) !== 0) {
-    throw new RangeError(`ringBufferBytes must be a power of two, got ${ringBufferBytes}`);
-  }
-  const agentTgid = positiveInt("agentTgid", options.agentTgid ?? Deno.pid, 0, 2 ** 32 - 1);
-  const maxCgroups = positiveInt("maxCgroups", options.maxCgroups ?? 4096, 1, 1 << 20);
-  const maxQueuedEvents = positiveInt(
-    "maxQueuedEvents",
-    options.maxQueuedEvents ?? 65536,
-    1,
-    2 ** 30,
-  );
-  const config: TrapConfig = { agentTgid, learnTgid: 0, learnPid: 0, armed: 0, cgroupFilter: 0 };
-  const path = options.objectPath ?? defaultObjectPath();
-
-  const attempts: BackendAttempt[] = [];
-  let loaded: Loaded | null = null;
-  let backend: Backend | null = null;
-  let lastError: unknown;
-  for (const candidate of requested === "auto" ? BACKENDS : [requested]) {
-    try {
-      loaded = loadBackend(
-        path,
-        candidate,
-        { maxTraps, ringBufferBytes, maxCgroups },
-        config,
-        options.pinDir,
-      );
-      backend = candidate;
-      break;
-    } catch (error) {
-      if (error instanceof BpfError && error.op === "bpf_object__open_file") throw error;
-      lastError = error;
-      attempts.push({
-        backend: candidate,
-        reason: error instanceof Error ? error.message : String(error),
-        errno: error instanceof BpfError ? error.errno : undefined,
-      });
-    }
-  }
-  if (!loaded || !backend) throw new BackendError(requested, attempts, { cause: lastError });
-
-  const engine = new TrapEngine(loaded, backend, attempts, {
-    maxTraps,
-    maxCgroups,
-    maxQueuedEvents,
-    config,
-  });
-  try {
-    await engine.startReader(
-      positiveInt("pollIntervalMs", options.pollIntervalMs ?? 100, 1, 10_000),
-      positiveInt("aggregateWindowMs", options.aggregateWindowMs ?? 0, 0, 3_600_000),
-      ringBufferBytes,
-    );
-  } catch (error) {
-    await engine.close();
-    throw error;
-  }
-  return engine;
-}
-
 /**
  * A loaded and attached trap engine. Create it with {@linkcode openEngine}.
  *
@@ -276,21 +90,10 @@ export class TrapEngine {
   #maxCgroups: number;
   #config: TrapConfig;
   #maxQueued: number;
+  #queue: EventQueue;
   #cgroups: Set<bigint> | null = null;
   #armed = new Map<string, { key: TrapKey; trapId: number; flags: number }>();
   #ledger: LossLedger;
-  #userLost = new Map<number, number>();
-  #userLostPending = new Map<number, number>();
-  #queue: EngineEvent[] = [];
-  #head = 0;
-  /** Entries ever put into / taken from #queue, and where each unfinished batch ends. */
-  #queuedTotal = 0;
-  #takenTotal = 0;
-  #batchEnds: number[] = [];
-  /** Int32Array [0]: batches the Worker posted that the consumer has not finished taking. */
-  #credit = new SharedArrayBuffer(4);
-  #wake: (() => void) | null = null;
-  #iterating = false;
   #worker: Worker | null = null;
   /** Int32Array [0]: the stop request; [1]: the Worker's loop turns (its heartbeat). */
   #stop = new SharedArrayBuffer(8);
@@ -298,8 +101,6 @@ export class TrapEngine {
   #readerError: Error | null = null;
   #closing: Promise<void> | null = null;
   #closed = false;
-  #events = 0;
-  #accesses = 0;
 
   /** @internal use {@linkcode openEngine} */
   constructor(
@@ -322,6 +123,7 @@ export class TrapEngine {
     this.#cgroupMap = loaded.obj.map("trapped_cgroups");
     this.#maxCgroups = limits.maxCgroups;
     this.#maxQueued = limits.maxQueuedEvents;
+    this.#queue = new EventQueue(limits.maxQueuedEvents);
     this.#config = { ...limits.config };
     this.#ledger = new LossLedger(
       this.#lostMap,
@@ -384,7 +186,7 @@ export class TrapEngine {
           ready();
           break;
         case "events":
-          this.#onEvents(m.events);
+          this.#queue.takeBatch(m.events);
           break;
         case "lost":
           this.#pollLost();
@@ -395,7 +197,7 @@ export class TrapEngine {
             : new Error(`The ring buffer reader failed: ${m.message}`);
           this.#readerError = error;
           failed(error);
-          this.#notify();
+          this.#queue.notify();
           break;
         }
         case "stopped":
@@ -409,7 +211,7 @@ export class TrapEngine {
       this.#readerError = error;
       failed(error);
       stopped();
-      this.#notify();
+      this.#queue.notify();
     };
     const start: StartMessage = {
       type: "start",
@@ -418,7 +220,7 @@ export class TrapEngine {
       pollMs,
       aggregateWindowMs,
       stop: this.#stop,
-      credit: this.#credit,
+      credit: this.#queue.credit,
       ...readerLimits(this.#maxQueued),
       ringBufferBytes,
     };
@@ -543,7 +345,7 @@ export class TrapEngine {
   }
 
   #pushLost(notice: LostNotice | null): void {
-    if (notice) this.#push(notice);
+    if (notice) this.#queue.push(notice);
   }
 
   /**
@@ -701,73 +503,7 @@ export class TrapEngine {
   /** Reads the kernel's lost counters and queues a notice for each trap that lost more. */
   #pollLost(): void {
     if (this.#closed) return;
-    for (const notice of this.#ledger.poll()) this.#push(notice);
-  }
-
-  #onEvents(events: AccessEvent[]): void {
-    this.#onBatch(events);
-    const end = this.#queuedTotal;
-    if (end <= this.#takenTotal) this.#releaseBatch();
-    else this.#batchEnds.push(end);
-  }
-
-  /** The consumer took the last entry of a batch: the Worker may post one more. */
-  #releaseBatch(): void {
-    const credit = new Int32Array(this.#credit);
-    Atomics.sub(credit, 0, 1);
-    Atomics.notify(credit, 0);
-  }
-
-  #onBatch(events: AccessEvent[]): void {
-    for (const event of events) {
-      if (this.#queue.length - this.#head >= this.#maxQueued) {
-        this.#userLost.set(event.trapId, (this.#userLost.get(event.trapId) ?? 0) + event.count);
-        this.#userLostPending.set(
-          event.trapId,
-          (this.#userLostPending.get(event.trapId) ?? 0) + event.count,
-        );
-        continue;
-      }
-      this.#push(event);
-    }
-  }
-
-  #push(event: EngineEvent): void {
-    this.#queue.push(event);
-    this.#queuedTotal++;
-    this.#notify();
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = null;
-    wake?.();
-  }
-
-  #shift(): EngineEvent | undefined {
-    if (this.#head >= this.#queue.length) {
-      for (const [trapId, count] of this.#userLostPending) {
-        this.#queue.push({ kind: "lost", trapId, count } satisfies LostNotice);
-        this.#queuedTotal++;
-      }
-      this.#userLostPending.clear();
-      if (this.#head >= this.#queue.length) return undefined;
-    }
-    const event = this.#queue[this.#head++];
-    this.#takenTotal++;
-    while (this.#batchEnds.length > 0 && this.#batchEnds[0] <= this.#takenTotal) {
-      this.#batchEnds.shift();
-      this.#releaseBatch();
-    }
-    if (this.#head > 4096 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head);
-      this.#head = 0;
-    }
-    if (event.kind === "access") {
-      this.#events++;
-      this.#accesses += event.count;
-    }
-    return event;
+    for (const notice of this.#ledger.poll()) this.#queue.push(notice);
   }
 
   /**
@@ -778,26 +514,7 @@ export class TrapEngine {
    * @throws {TypeError} when a second consumer asks for it
    */
   events(): AsyncIterableIterator<EngineEvent> {
-    if (this.#iterating) throw new TypeError("The trap engine's events are already being read");
-    this.#iterating = true;
-    return this.#iterate();
-  }
-
-  async *#iterate(): AsyncIterableIterator<EngineEvent> {
-    try {
-      for (;;) {
-        const event = this.#shift();
-        if (event) {
-          yield event;
-          continue;
-        }
-        if (this.#readerError) throw this.#readerError;
-        if (this.#closing) return;
-        await new Promise<void>((resolve) => this.#wake = resolve);
-      }
-    } finally {
-      this.#iterating = false;
-    }
+    return this.#queue.stream(() => ({ error: this.#readerError, ended: this.#closing !== null }));
   }
 
   /**
@@ -807,18 +524,19 @@ export class TrapEngine {
   counters(): EngineCounters {
     if (!this.#closed) this.#pollLost();
     const lostByTrap = this.#ledger.reportedByTrap();
-    for (const [trapId, n] of this.#userLost) {
+    const userLost = this.#queue.lostInUserSpace;
+    for (const [trapId, n] of userLost) {
       if (n > 0) lostByTrap.set(trapId, (lostByTrap.get(trapId) ?? 0) + n);
     }
     let lost = 0;
     for (const n of lostByTrap.values()) lost += n;
     let lostInUserSpace = 0;
-    for (const n of this.#userLost.values()) lostInUserSpace += n;
+    for (const n of userLost.values()) lostInUserSpace += n;
     return {
       backend: this.#backend,
-      events: this.#events,
-      accesses: this.#accesses,
-      aggregated: this.#accesses - this.#events,
+      events: this.#queue.events,
+      accesses: this.#queue.accesses,
+      aggregated: this.#queue.accesses - this.#queue.events,
       lost,
       lostByTrap,
       lostInUserSpace,
@@ -836,13 +554,13 @@ export class TrapEngine {
   }
 
   async #close(): Promise<void> {
-    this.#notify();
+    this.#queue.notify();
     try {
       if (this.#worker) {
         // 1: drain the ring first. 2: pinned and kept: what is left in the ring stays there
         // for the engine that adopts the pins (read now, it would be lost with this process).
         Atomics.store(new Int32Array(this.#stop), 0, this.pins ? 2 : 1);
-        Atomics.notify(new Int32Array(this.#credit), 0); // a paused Worker sees the stop at once
+        Atomics.notify(new Int32Array(this.#queue.credit), 0); // a paused Worker sees the stop at once
         let timer: ReturnType<typeof setTimeout> | undefined;
         const timeout = new Promise<void>((resolve) => {
           timer = setTimeout(resolve, STOP_TIMEOUT_MS);
@@ -863,7 +581,7 @@ export class TrapEngine {
       }
       this.#obj.close();
       this.#closed = true;
-      this.#notify();
+      this.#queue.notify();
     }
   }
 

@@ -20,16 +20,14 @@
  *
  * @module
  */
+export { type ArmOptions, type ArmPathOptions, TrapEngine } from "./engine.ts";
 export {
-  type ArmOptions,
-  type ArmPathOptions,
   BackendError,
   BACKENDS,
   defaultObjectPath,
   type EngineOptions,
   openEngine,
-  TrapEngine,
-} from "./engine.ts";
+} from "./open.ts";
 export { splitKernelDev, toKernelDev } from "./dev.ts";
 export {
   type AccessEvent,

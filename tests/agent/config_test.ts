@@ -10,6 +10,8 @@ const DEFAULTS = {
   "webhook-port": "0",
   "lease-seconds": "15",
   "verify-seconds": "60",
+  "callback-timeout-seconds": "10",
+  "callback-retry-seconds": "300",
   "bpf-pin-dir": "/sys/fs/bpf/kivebpf",
   node: "node-a.example",
   namespace: "kivebpf-system",
@@ -28,6 +30,11 @@ Deno.test("checkAgentFlags() accepts the defaults and types the numbers", () => 
 
 for (
   const [flag, value, message] of [
+    [
+      "callback-timeout-seconds",
+      "301",
+      "--callback-timeout-seconds must be a whole number from 1 to 300",
+    ],
     ["verify-seconds", "0", "--verify-seconds must be a whole number from 1 to 86400"],
     ["max-traps", "abc", `--max-traps must be a whole number from 1 to ${MAX_TRAPS_LIMIT}`],
     ["max-traps", "0", "--max-traps must be a whole number"],

@@ -14,7 +14,6 @@ import {
   deletePolicy,
   kube,
   nodeStatus,
-  startContainer,
   withFixture,
 } from "../integration/_fixture.ts";
 
@@ -22,8 +21,7 @@ const TRAPS = ["/moved.txt", "/removed.txt", "/chmod.txt", "/swapped.txt", "/dir
 
 Deno.test("trap files a container moves, removes, chmods or swaps are re-armed within seconds and every change is reported", async () => {
   await withFixture(async (fixture) => {
-    const container = await startContainer(fixture);
-    await appPod(fixture, "tamper-pod", container);
+    const container = await appPod(fixture, "tamper-pod");
     const metricsPort = 20000 + Math.floor(Math.random() * 20000);
     const agent = new AgentProcess("node-a", [
       "--verify-seconds",

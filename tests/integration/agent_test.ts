@@ -284,8 +284,7 @@ Deno.test("policy update, container restart, agent restart and pod delete each c
 
 Deno.test("deleting a policy disarms it and releases the finalizer; then accesses raise nothing", async () => {
   await withFixture(async (fixture) => {
-    const container = await startContainer(fixture);
-    await appPod(fixture, "del-pod", container);
+    const container = await appPod(fixture, "del-pod");
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     await applyPolicy("del-policy", {
@@ -397,8 +396,7 @@ Deno.test("callbacks: the receiver gets the POST and stdout does not; a receiver
     let server = Deno.serve({ hostname: "127.0.0.1", port: 0, onListen: () => {} }, handler);
     const port = server.addr.port;
     fixture.cleanups.push(() => server.shutdown());
-    const container = await startContainer(fixture);
-    await appPod(fixture, "cb-pod", container);
+    const container = await appPod(fixture, "cb-pod");
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     await applyPolicy("cb-policy", {
@@ -455,8 +453,7 @@ Deno.test("v2alpha1 callbacks carry headers from a labelled Secret, and unlabell
         kube.request("DELETE", `/api/v1/namespaces/${NS}/secrets/${name}`)
       );
     }
-    const container = await startContainer(fixture);
-    await appPod(fixture, "hdr-pod", container);
+    const container = await appPod(fixture, "hdr-pod");
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     const url = `http://127.0.0.1:${server.addr.port}/ingest`;
@@ -518,8 +515,7 @@ Deno.test("v2alpha1 callbacks carry headers from a labelled Secret, and unlabell
 
 Deno.test("--cgroup-filter: accesses from the trapped container are reported, the host's are skipped", async () => {
   await withFixture(async (fixture) => {
-    const container = await startContainer(fixture);
-    await appPod(fixture, "cg-pod", container);
+    const container = await appPod(fixture, "cg-pod");
     const agent = new AgentProcess("node-a", ["--cgroup-filter"]);
     fixture.agents.push(agent);
     await applyPolicy("cg-policy", {
@@ -578,6 +574,15 @@ Deno.test("the shipped samples applied together arm every non-block trap; the bl
       return problems.some((p: any) => p.reason === "BlockNotEnforced") ? entry : undefined;
     });
     assert.equal(status.armed, 2, "both traps of the full sample armed (the block one to alert)");
+    // The policy itself says so: a condition of its own, naming the node and its backend.
+    const blockCondition = await waitFor("the BlockEnforced condition", async () => {
+      const policy = await kube.ok("GET", policyPath("nginx-fake-db-password"));
+      // deno-lint-ignore no-explicit-any
+      return policy.status?.conditions?.find((c: any) => c.type === "BlockEnforced");
+    });
+    assert.equal(blockCondition.status, "False");
+    assert.equal(blockCondition.reason, "BlockNotEnforced");
+    assert.match(blockCondition.message, /node-a \(tracepoint\)/);
     for (const path of ["/secret.txt", "/etc/nginx/db-password.txt", "/root/.ssh/id_ed25519"]) {
       const before = agent.alerts().length;
       await nginx.execOk(["cat", path]);

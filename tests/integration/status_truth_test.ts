@@ -14,7 +14,6 @@ import {
   kube,
   nodeStatus,
   NS,
-  startContainer,
   withFixture,
 } from "./_fixture.ts";
 
@@ -51,8 +50,7 @@ Deno.test("planted is not armed: a trap under another holder's Lease is NotArmed
     assert.equal(created.status, 201, JSON.stringify(created.body));
     fixture.cleanups.push(() => kube.request("DELETE", `${LEASES}/${leaseName}`));
 
-    const container = await startContainer(fixture);
-    await appPod(fixture, "truth-pod", container);
+    const container = await appPod(fixture, "truth-pod");
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
     await applyPolicy("truth-policy", {
