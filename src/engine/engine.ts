@@ -1,3 +1,10 @@
+/**
+ * The trap engine: the loaded programs and maps of one backend, with the parts that keep them
+ * (trap_table.ts, cgroup_filter.ts, loss_ledger.ts), the reader Worker (ring_reader.ts) and the
+ * event queue (event_queue.ts). Opening, with backend fallback, is in open.ts.
+ *
+ * @module
+ */
 import {
   BpfError,
   type BpfLink,
@@ -7,22 +14,17 @@ import {
   threadId,
 } from "../bpf/mod.ts";
 import { EventQueue } from "./event_queue.ts";
+import { CgroupFilter } from "./cgroup_filter.ts";
+import { checkKey } from "./_codec.ts";
+import { TrapTable } from "./trap_table.ts";
+import { RingReader } from "./ring_reader.ts";
 import { positiveInt, readerLimits } from "./_limits.ts";
 import { LossLedger } from "./loss_ledger.ts";
 import { type Loaded, removePins, type TrapConfig, writeConfig } from "./load.ts";
-import { TRAP_FLAG_BLOCK, TRAP_KEY_SIZE, TRAP_LEARNED_SIZE, TRAP_VALUE_SIZE } from "./_event.ts";
-import type { StartMessage, WorkerMessage } from "./_ring_worker.ts";
+import { TRAP_LEARNED_SIZE } from "./_event.ts";
 import { toKernelDev } from "./dev.ts";
-import type {
-  Backend,
-  BackendAttempt,
-  EngineCounters,
-  EngineEvent,
-  LostNotice,
-  TrapKey,
-} from "./types.ts";
+import type { Backend, BackendAttempt, EngineCounters, EngineEvent, TrapKey } from "./types.ts";
 
-const STOP_TIMEOUT_MS = 5000;
 /** Options of {@linkcode TrapEngine.arm}. */
 export interface ArmOptions {
   /** Deny the open with EPERM (lsm backend only; still reported, with `blocked`). */
@@ -37,33 +39,6 @@ export interface ArmPathOptions extends ArmOptions {
    * btrfs subvolumes). Default true; falls back to stat's key if nothing was recorded.
    */
   learn?: boolean;
-}
-
-function keyString(key: TrapKey): string {
-  return `${key.dev}:${key.ino}`;
-}
-
-function encodeKey(key: TrapKey): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(TRAP_KEY_SIZE);
-  const v = new DataView(out.buffer);
-  v.setBigUint64(0, BigInt(key.dev), true);
-  v.setBigUint64(8, key.ino, true);
-  return out;
-}
-
-function checkKey(key: TrapKey): void {
-  if (!Number.isInteger(key.dev) || key.dev < 0 || key.dev >= 2 ** 32) {
-    throw new RangeError(`Trap key dev must be a kernel device number, got ${key.dev}`);
-  }
-  if (typeof key.ino !== "bigint" || key.ino < 0n || key.ino >= 1n << 64n) {
-    throw new RangeError(`Trap key ino must be a 64-bit bigint, got ${String(key.ino)}`);
-  }
-}
-
-function encodeCgroupId(id: bigint): Uint8Array<ArrayBuffer> {
-  const out = new Uint8Array(8);
-  new DataView(out.buffer).setBigUint64(0, id, true);
-  return out;
 }
 
 /**
@@ -86,18 +61,13 @@ export class TrapEngine {
   #lostMap: BpfMap;
   #bss: BpfMap;
   #learnMap: BpfMap;
-  #cgroupMap: BpfMap;
-  #maxCgroups: number;
+  #cgroupFilter: CgroupFilter;
   #config: TrapConfig;
   #maxQueued: number;
   #queue: EventQueue;
-  #cgroups: Set<bigint> | null = null;
-  #armed = new Map<string, { key: TrapKey; trapId: number; flags: number }>();
+  #traps: TrapTable;
   #ledger: LossLedger;
-  #worker: Worker | null = null;
-  /** Int32Array [0]: the stop request; [1]: the Worker's loop turns (its heartbeat). */
-  #stop = new SharedArrayBuffer(8);
-  #stopped: Promise<void> | null = null;
+  readonly #reader = new RingReader();
   #readerError: Error | null = null;
   #closing: Promise<void> | null = null;
   #closed = false;
@@ -120,8 +90,15 @@ export class TrapEngine {
     this.#lostMap = loaded.obj.map("lost_counts");
     this.#bss = loaded.obj.map(".bss");
     this.#learnMap = loaded.obj.map("learn_map");
-    this.#cgroupMap = loaded.obj.map("trapped_cgroups");
-    this.#maxCgroups = limits.maxCgroups;
+    this.#cgroupFilter = new CgroupFilter(
+      loaded.obj.map("trapped_cgroups"),
+      limits.maxCgroups,
+      (on) => {
+        this.#config.cgroupFilter = on ? 1 : 0;
+        writeConfig(this.#bss, this.#config);
+      },
+      () => this.#config.cgroupFilter !== 0,
+    );
     this.#maxQueued = limits.maxQueuedEvents;
     this.#queue = new EventQueue(limits.maxQueuedEvents);
     this.#config = { ...limits.config };
@@ -130,6 +107,14 @@ export class TrapEngine {
       loaded.obj.map("lost_reported"),
       limits.maxTraps,
     );
+    this.#traps = new TrapTable(this.#trapMap, this.#ledger, {
+      setArmedCount: (n) => {
+        if (this.#config.armed === n) return;
+        this.#config.armed = n;
+        writeConfig(this.#bss, this.#config);
+      },
+      onLost: (notice) => this.#queue.push(notice),
+    });
     if (loaded.pins?.adoptedMaps) this.#adopt();
   }
 
@@ -139,27 +124,13 @@ export class TrapEngine {
    * process's own tgid into the live configuration, keeping its armed count and filter.
    */
   #adopt(): void {
-    for (const k of this.#trapMap.keys()) {
-      const value = this.#trapMap.lookup(k);
-      if (!value) continue;
-      const kv = new DataView(k.buffer);
-      const v = new DataView(value.buffer);
-      const key = { dev: Number(kv.getBigUint64(0, true)), ino: kv.getBigUint64(8, true) };
-      const trapId = v.getUint32(0, true);
-      this.#ledger.adoptKey(trapId, v.getUint32(8, true));
-      this.#armed.set(keyString(key), { key, trapId, flags: v.getUint32(4, true) });
-    }
-    this.#ledger.finishAdoption();
+    this.#traps.adopt();
     const bss = this.#bss.lookup(new Uint8Array(4));
     const filterOn = bss ? new DataView(bss.buffer).getUint32(16, true) !== 0 : false;
-    if (filterOn) {
-      this.#cgroups = new Set(
-        this.#cgroupMap.keys().map((k) => new DataView(k.buffer).getBigUint64(0, true)),
-      );
-    }
+    if (filterOn) this.#cgroupFilter.adopt();
     this.#config = {
       ...this.#config,
-      armed: this.#armed.size,
+      armed: this.#traps.size,
       cgroupFilter: filterOn ? 1 : 0,
     };
     writeConfig(this.#bss, this.#config);
@@ -167,65 +138,22 @@ export class TrapEngine {
 
   /** @internal starts the reader Worker; resolves once it reads the ring buffer. */
   startReader(pollMs: number, aggregateWindowMs: number, ringBufferBytes: number): Promise<void> {
-    const worker = new Worker(new URL("./_ring_worker.ts", import.meta.url).href, {
-      type: "module",
-    });
-    this.#worker = worker;
-    let ready: (value: void) => void;
-    let failed: (error: Error) => void;
-    const started = new Promise<void>((resolve, reject) => {
-      ready = resolve;
-      failed = reject;
-    });
-    let stopped: () => void;
-    this.#stopped = new Promise<void>((resolve) => stopped = resolve);
-    worker.onmessage = (message: MessageEvent<WorkerMessage>) => {
-      const m = message.data;
-      switch (m.type) {
-        case "ready":
-          ready();
-          break;
-        case "events":
-          this.#queue.takeBatch(m.events);
-          break;
-        case "lost":
-          this.#pollLost();
-          break;
-        case "error": {
-          const error = m.op && m.errno !== undefined
-            ? new BpfError(m.op, m.errno, "The ring buffer reader failed")
-            : new Error(`The ring buffer reader failed: ${m.message}`);
-          this.#readerError = error;
-          failed(error);
-          this.#queue.notify();
-          break;
-        }
-        case "stopped":
-          stopped();
-          break;
-      }
-    };
-    worker.onerror = (event: ErrorEvent) => {
-      event.preventDefault();
-      const error = new Error(`The ring buffer reader crashed: ${event.message}`);
-      this.#readerError = error;
-      failed(error);
-      stopped();
-      this.#queue.notify();
-    };
-    const start: StartMessage = {
-      type: "start",
+    return this.#reader.start({
       ringFd: this.#obj.map("events").fd,
       lostFd: this.#lostMap.fd,
       pollMs,
       aggregateWindowMs,
-      stop: this.#stop,
       credit: this.#queue.credit,
       ...readerLimits(this.#maxQueued),
       ringBufferBytes,
-    };
-    worker.postMessage(start);
-    return started;
+    }, {
+      onEvents: (events) => this.#queue.takeBatch(events),
+      onLost: () => this.#pollLost(),
+      onError: (error) => {
+        this.#readerError = error;
+        this.#queue.notify();
+      },
+    });
   }
 
   /** The active backend. */
@@ -273,7 +201,7 @@ export class TrapEngine {
    * reader runs, so a value that stops moving means the reader is wedged (liveness reads it).
    */
   get readerBeats(): number {
-    return Atomics.load(new Int32Array(this.#stop), 1);
+    return this.#reader.beats;
   }
 
   /** Whether {@linkcode TrapEngine.close} has completed. */
@@ -295,12 +223,6 @@ export class TrapEngine {
     if (this.#closing) throw new TypeError("The trap engine is closed");
   }
 
-  #setArmed(n: number): void {
-    if (this.#config.armed === n) return;
-    this.#config.armed = n;
-    writeConfig(this.#bss, this.#config);
-  }
-
   /**
    * Arms a (dev, ino): every open (and exec) of that inode is reported with `trapId`.
    * Arming an armed key again replaces its trap id and options.
@@ -320,32 +242,7 @@ export class TrapEngine {
         `The block action needs the lsm backend; this engine uses "${this.#backend}"`,
       );
     }
-    const id = keyString(key);
-    const previous = this.#armed.get(id);
-    const slot = this.#ledger.slotOf(trapId);
-    const flags = options.block ? TRAP_FLAG_BLOCK : 0;
-    const value = new Uint8Array(TRAP_VALUE_SIZE);
-    const v = new DataView(value.buffer);
-    v.setUint32(0, trapId, true);
-    v.setUint32(4, flags, true);
-    v.setUint32(8, slot, true);
-    // The programs skip everything while armed is 0: raise it before the key is in the map.
-    if (!previous) this.#setArmed(this.#armed.size + 1);
-    try {
-      this.#trapMap.update(encodeKey(key), value);
-    } catch (error) {
-      if (!previous) this.#setArmed(this.#armed.size);
-      this.#pushLost(this.#ledger.removeKey(trapId, false)); // frees a slot no key uses
-      throw error;
-    }
-    this.#armed.set(id, { key: { dev: key.dev, ino: key.ino }, trapId, flags });
-    if (previous && previous.trapId === trapId) return;
-    this.#ledger.addKey(trapId);
-    if (previous) this.#pushLost(this.#ledger.removeKey(previous.trapId));
-  }
-
-  #pushLost(notice: LostNotice | null): void {
-    if (notice) this.#queue.push(notice);
+    this.#traps.arm(key, trapId, options.block === true);
   }
 
   /**
@@ -408,14 +305,7 @@ export class TrapEngine {
   disarm(key: TrapKey): boolean {
     this.#checkOpen();
     checkKey(key);
-    const id = keyString(key);
-    const armed = this.#armed.get(id);
-    const deleted = this.#trapMap.delete(encodeKey(key));
-    if (!armed) return deleted;
-    this.#armed.delete(id);
-    this.#setArmed(this.#armed.size);
-    this.#pushLost(this.#ledger.removeKey(armed.trapId));
-    return true;
+    return this.#traps.disarm(key);
   }
 
   /**
@@ -445,59 +335,17 @@ export class TrapEngine {
    */
   setCgroupFilter(ids: Iterable<bigint> | null): void {
     this.#checkOpen();
-    const current = this.#cgroups ?? new Set<bigint>();
-    if (ids === null) {
-      if (this.#config.cgroupFilter) {
-        this.#config.cgroupFilter = 0;
-        writeConfig(this.#bss, this.#config); // off first: no task is skipped meanwhile
-      }
-      for (const id of current) this.#cgroupMap.delete(encodeCgroupId(id));
-      this.#cgroups = null;
-      return;
-    }
-    const next = new Set<bigint>();
-    for (const id of ids) {
-      if (typeof id !== "bigint" || id < 0n || id >= 1n << 64n) {
-        throw new RangeError(`A cgroup id must be a 64-bit bigint, got ${String(id)}`);
-      }
-      next.add(id);
-    }
-    if (next.size > this.#maxCgroups) {
-      throw new RangeError(
-        `Cannot filter on ${next.size} cgroups: the engine holds ${this.#maxCgroups} (maxCgroups)`,
-      );
-    }
-    // Ids in both sets stay in the map throughout; remove first to make room.
-    this.#cgroups = current;
-    for (const id of [...current]) {
-      if (next.has(id)) continue;
-      this.#cgroupMap.delete(encodeCgroupId(id));
-      current.delete(id);
-    }
-    const value = new Uint8Array([1]);
-    for (const id of next) {
-      if (current.has(id)) continue;
-      this.#cgroupMap.update(encodeCgroupId(id), value);
-      current.add(id);
-    }
-    if (!this.#config.cgroupFilter) {
-      this.#config.cgroupFilter = 1;
-      writeConfig(this.#bss, this.#config); // on last: the set is complete
-    }
+    this.#cgroupFilter.set(ids);
   }
 
   /** The cgroup ids of {@linkcode TrapEngine.setCgroupFilter}, or null when every task is checked. */
   cgroupFilter(): bigint[] | null {
-    return this.#cgroups ? [...this.#cgroups] : null;
+    return this.#cgroupFilter.ids();
   }
 
   /** The armed keys and their trap ids. */
   armed(): { key: TrapKey; trapId: number; block: boolean }[] {
-    return [...this.#armed.values()].map((a) => ({
-      key: { ...a.key },
-      trapId: a.trapId,
-      block: (a.flags & TRAP_FLAG_BLOCK) !== 0,
-    }));
+    return this.#traps.list();
   }
 
   /** Reads the kernel's lost counters and queues a notice for each trap that lost more. */
@@ -540,7 +388,7 @@ export class TrapEngine {
       lost,
       lostByTrap,
       lostInUserSpace,
-      armed: this.#armed.size,
+      armed: this.#traps.size,
     };
   }
 
@@ -556,20 +404,7 @@ export class TrapEngine {
   async #close(): Promise<void> {
     this.#queue.notify();
     try {
-      if (this.#worker) {
-        // 1: drain the ring first. 2: pinned and kept: what is left in the ring stays there
-        // for the engine that adopts the pins (read now, it would be lost with this process).
-        Atomics.store(new Int32Array(this.#stop), 0, this.pins ? 2 : 1);
-        Atomics.notify(new Int32Array(this.#queue.credit), 0); // a paused Worker sees the stop at once
-        let timer: ReturnType<typeof setTimeout> | undefined;
-        const timeout = new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, STOP_TIMEOUT_MS);
-        });
-        await Promise.race([this.#stopped, timeout]);
-        clearTimeout(timer);
-        this.#worker.terminate();
-        this.#worker = null;
-      }
+      await this.#reader.stop(this.#queue.credit, this.pins !== undefined);
       if (!this.#obj.closed) this.#pollLost();
     } finally {
       for (const link of this.#links) {
