@@ -76,11 +76,17 @@ export function policyConditions(
       }`,
     ];
   const conditions = [condition(policy, "Ready", status, reason, message, now)];
-  const blocks = invalid === undefined &&
-    (policy.spec?.traps ?? []).some((trap) => trap.action === "block");
-  if (blocks) {
+  const blockIndexes = new Set(
+    (policy.spec?.traps ?? []).flatMap((trap, index) => trap.action === "block" ? [index] : []),
+  );
+  const blockArmed = nodes.some((node) =>
+    (node.traps ?? []).some((trap) => blockIndexes.has(trap.index) && trap.armed > 0)
+  );
+  if (invalid === undefined && blockIndexes.size > 0) {
     conditions.push(
-      unenforced.length === 0
+      unenforced.length === 0 && !blockArmed
+        ? condition(policy, "BlockEnforced", "Unknown", "NotArmed", "no block trap is armed", now)
+        : unenforced.length === 0
         ? condition(policy, "BlockEnforced", "True", "Enforced", "block traps deny opens", now)
         : condition(
           policy,

@@ -53,6 +53,15 @@ Deno.test("policyConditions(): Ready follows the nodes; BlockEnforced appears on
     ),
     { Ready: ["True", "Armed"], BlockEnforced: ["True", "Enforced"] },
   );
+  assert.deepEqual(
+    byType(
+      policyConditions(
+        policy(["block"], [{ node: "a", backend: "lsm", armed: 0, reasons: ["FileMissing"] }]),
+      ),
+    ),
+    { Ready: ["False", "NotArmed"], BlockEnforced: ["Unknown", "NotArmed"] },
+    "no claim of enforcement before any block trap is armed",
+  );
   const mixed = policyConditions(policy(["alert", "block"], [
     { node: "a", backend: "lsm", armed: 1, reasons: [] },
     { node: "b", backend: "tracepoint", armed: 1, reasons: ["BlockNotEnforced"] },
