@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { rfc3339 } from "../common/time.ts";
 import type { AccessEvent } from "../engine/mod.ts";
 
 /** What the agent knows about an armed trap in one container. */
@@ -68,7 +69,7 @@ export function accessKind(mask: number): string {
 
 /** RFC 3339 in UTC with second precision, as the original alerts carry (`2025-08-02T16:51:19Z`). */
 export function rfc3339Seconds(timeNs: bigint): string {
-  return new Date(Number(timeNs / 1_000_000n)).toISOString().replace(/\.\d+Z$/, "Z");
+  return rfc3339(Number(timeNs / 1_000_000n));
 }
 
 /** The fields every alert has, in the order of the original KiveAlert; `process` is empty. */

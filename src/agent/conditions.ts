@@ -7,7 +7,7 @@
  * @module
  */
 import type { KivePolicyV2 } from "../api/mod.ts";
-import { rfc3339Seconds } from "./alert.ts";
+import { rfc3339 } from "../common/time.ts";
 
 /** Status reason: a `block` trap is armed to alert only; the backend cannot deny opens. */
 export const REASON_BLOCK_NOT_ENFORCED = "BlockNotEnforced";
@@ -132,6 +132,6 @@ function condition(
     observedGeneration: policy.metadata.generation,
     lastTransitionTime: current?.status === status && current.lastTransitionTime
       ? current.lastTransitionTime
-      : rfc3339Seconds(BigInt(now) * 1_000_000n),
+      : rfc3339(now),
   };
 }

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { rfc3339 } from "../common/time.ts";
 
 /** Severity of a log line. */
 export type LogLevel = "debug" | "info" | "warn" | "error";
@@ -47,7 +48,7 @@ export function createLogger(
 ): Logger {
   const emit = (level: LogLevel) => (message: string, fields?: Record<string, unknown>) => {
     if (ORDER[level] < ORDER[minimum]) return;
-    const time = new Date().toISOString().replace(/\.\d+Z$/, "Z");
+    const time = rfc3339();
     const suffix = fields && Object.keys(fields).length > 0
       ? `\t${
         JSON.stringify(errorFields(fields), (_k, v) => typeof v === "bigint" ? v.toString() : v)

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { rfc3339 } from "../common/time.ts";
 import { canonicalJson } from "../api/mod.ts";
 import type { TrapPlanter } from "./agent_options.ts";
 import type { TrapRegistration } from "./alert.ts";
@@ -209,7 +210,7 @@ function judge(
       options.planter.watches?.(previous.target.key, ino) === true);
   const verdict = judgeChange(previous.file, found, alive);
   if (verdict.change) {
-    const change = { ...verdict.change, time: new Date().toISOString() };
+    const change = { ...verdict.change, time: rfc3339() };
     changes.push(change);
     if (changes.length > MAX_CHANGES) changes.splice(0, changes.length - MAX_CHANGES);
     options.onChange?.(previous.target, change);

@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { rfc3339 } from "../common/time.ts";
 
 /**
  * The line format.
@@ -44,9 +45,6 @@ export interface StdoutSinkOptions {
 const MAX_BATCH_BYTES = 64 * 1024;
 
 /** RFC 3339 in UTC with whole seconds, as the seed prints it: `2025-08-02T16:51:19Z`. */
-function rfc3339(date: Date): string {
-  return date.toISOString().replace(/\.\d+Z$/, "Z");
-}
 
 /**
  * Formats one alert line, with its trailing line feed.
