@@ -54,6 +54,8 @@ import {
   type TrapFileProblem,
 } from "./_fs.ts";
 
+import { kernelDev, makedev } from "../common/dev.ts";
+
 export type { TrapFileProblem, TrapFileReason } from "./_fs.ts";
 
 /** The identity of a trap file, as `statx(2)` reports it on the opened fd. */
@@ -511,7 +513,7 @@ function identify(fd: number, where: string, created: boolean): TrapFileResult {
       dev: makedev(st.major, st.minor),
       major: st.major,
       minor: st.minor,
-      kernelDev: st.major * 2 ** 20 + st.minor,
+      kernelDev: kernelDev(st.major, st.minor),
       ino: st.ino,
       mode: st.mode & 0o7777,
       uid: st.uid,
@@ -521,12 +523,4 @@ function identify(fd: number, where: string, created: boolean): TrapFileResult {
       created,
     },
   };
-}
-
-/** glibc's `makedev()`. */
-function makedev(major: number, minor: number): bigint {
-  const ma = BigInt(major);
-  const mi = BigInt(minor);
-  return ((ma & 0xfffff000n) << 32n) | ((ma & 0xfffn) << 8n) | ((mi & 0xffffff00n) << 12n) |
-    (mi & 0xffn);
 }

@@ -22,7 +22,7 @@ import { positiveInt, readerLimits } from "./_limits.ts";
 import { LossLedger } from "./loss_ledger.ts";
 import { type Loaded, removePins, type TrapConfig, writeConfig } from "./load.ts";
 import { TRAP_LEARNED_SIZE } from "./_event.ts";
-import { toKernelDev } from "./dev.ts";
+import { toKernelDev } from "../common/dev.ts";
 import type { Backend, BackendAttempt, EngineCounters, EngineEvent, TrapKey } from "./types.ts";
 
 /** Options of {@linkcode TrapEngine.arm}. */

@@ -28,7 +28,7 @@ export {
   type EngineOptions,
   openEngine,
 } from "./open.ts";
-export { splitKernelDev, toKernelDev } from "./dev.ts";
+export { splitKernelDev, toKernelDev } from "../common/dev.ts";
 export {
   type AccessEvent,
   type Backend,

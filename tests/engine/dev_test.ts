@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { kernelDev, makedev as sourceMakedev } from "../../src/common/dev.ts";
 import { splitKernelDev, toKernelDev } from "../../src/engine/mod.ts";
 
 /** glibc's makedev(), the user-space encoding of st_dev. */
@@ -34,4 +35,11 @@ Deno.test("toKernelDev() of stat matches /proc/self/mountinfo for / and /dev/nul
   const [major, minor] = root[2].split(":").map(Number);
   assert.equal(toKernelDev(Deno.statSync("/").dev), major * 2 ** 20 + minor);
   assert.equal(toKernelDev(Deno.statSync("/dev/null").rdev!), 1 * 2 ** 20 + 3);
+});
+
+Deno.test("makedev() and kernelDev() agree with toKernelDev() for small and large numbers", () => {
+  for (const [major, minor] of [[254, 0], [8, 17], [0, 0], [4095, 1048575], [259, 70000]]) {
+    assert.equal(sourceMakedev(major, minor), makedev(major, minor), `${major}:${minor}`);
+    assert.equal(toKernelDev(makedev(major, minor)), kernelDev(major, minor), `${major}:${minor}`);
+  }
 });
