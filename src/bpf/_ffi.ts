@@ -1,5 +1,5 @@
 /**
- * The libbpf and libc symbol tables, and the lazily opened libraries.
+ * The libbpf symbol table and the lazily opened library; libc comes from src/common/libc.ts.
  *
  * Private to src/bpf/.
  *
@@ -94,25 +94,9 @@ export const LIBBPF_SYMBOLS = {
 } as const satisfies Deno.ForeignLibraryInterface;
 
 /** libc symbols used next to libbpf. */
-export const LIBC_SYMBOLS = {
-  // int *__errno_location(void);
-  __errno_location: { parameters: [], result: "pointer" },
-  // int vsnprintf(char *str, size_t size, const char *format, va_list ap);
-  vsnprintf: { parameters: ["buffer", "usize", "pointer", "pointer"], result: "i32" },
-  // int clock_gettime(clockid_t clockid, struct timespec *tp);
-  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
-  // pid_t gettid(void);
-  gettid: { parameters: [], result: "i32" },
-  // int open(const char *pathname, int flags, ...);  (called without a mode)
-  open: { parameters: ["buffer", "i32"], result: "i32" },
-  // int close(int fd);
-  close: { parameters: ["i32"], result: "i32" },
-} as const satisfies Deno.ForeignLibraryInterface;
 
 /** The opened libbpf. */
 export type Libbpf = Deno.DynamicLibrary<typeof LIBBPF_SYMBOLS>["symbols"];
-/** The opened libc. */
-export type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
 
 const LIBBPF_CANDIDATES = [
   "libbpf.so.1",
@@ -121,13 +105,11 @@ const LIBBPF_CANDIDATES = [
   "/usr/lib64/libbpf.so.1",
   "/usr/lib/libbpf.so.1",
 ];
-const LIBC_CANDIDATES = ["libc.so.6", "/usr/lib/x86_64-linux-gnu/libc.so.6", "/lib64/libc.so.6"];
 
 // One handle per isolate (the main thread and each Worker open their own): the
 // libraries stay loaded for the life of the process anyway, like dlopen's own cache.
 const cache: {
   libbpf?: { path: string; lib: Libbpf };
-  libc?: Libc;
 } = {};
 
 /** The libbpf path that would be tried first: env KIVEBPF_LIBBPF, else the soname. */
@@ -169,27 +151,4 @@ export function libbpfPath(): string {
   return cache.libbpf!.path;
 }
 
-/** Opens libc once per isolate. */
-export function libc(): Libc {
-  if (!cache.libc) cache.libc = openFirst(LIBC_CANDIDATES, LIBC_SYMBOLS, "libc").lib.symbols;
-  return cache.libc;
-}
-
-/** The calling thread's errno. Read it right after the failing call. */
-export function errno(): number {
-  const p = libc().__errno_location();
-  return p === null ? 0 : new Deno.UnsafePointerView(p).getInt32();
-}
-
-/** A NUL-terminated copy of a string for a `buffer` parameter. */
-export function cString(s: string): Uint8Array<ArrayBuffer> {
-  const bytes = new TextEncoder().encode(s);
-  const out = new Uint8Array(bytes.length + 1);
-  out.set(bytes);
-  return out;
-}
-
-/** Reads a C string, or returns "" for NULL. */
-export function readCString(p: Deno.PointerValue): string {
-  return p === null ? "" : Deno.UnsafePointerView.getCString(p);
-}
+export { cString, errno, libc, readCString } from "../common/libc.ts";
