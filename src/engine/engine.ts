@@ -362,7 +362,8 @@ export class TrapEngine {
    * @throws {TypeError} when a second consumer asks for it
    */
   events(): AsyncIterableIterator<EngineEvent> {
-    return this.#queue.stream(() => ({ error: this.#readerError, ended: this.#closing !== null }));
+    // Ends only once closed: the reader's last batches arrive while close() waits for it.
+    return this.#queue.stream(() => ({ error: this.#readerError, ended: this.#closed }));
   }
 
   /**

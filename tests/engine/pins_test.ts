@@ -159,6 +159,50 @@ Deno.test("a ring buffer that overflowed while no engine ran: every access deliv
   }
 });
 
+Deno.test("engines closed and adopted while accesses stream in: each access is delivered by one of them or counted lost", async () => {
+  // Once the event stream ended as soon as close() began: the reader's last batch, already
+  // taken from the ring, arrived after the consumer had stopped reading, and was lost.
+  const bin = await buildC("opener", OPENER_C);
+  await using fs = await bpffs();
+  await using dir = await tempDir();
+  const trap = `${dir.path}/secret.txt`;
+  await writeFile(trap);
+  const pinDir = `${fs.path}/kernel-stream`;
+  const opens = 1_000_000;
+  let engine = await open(pinDir);
+  engine.armPath(trap, 903);
+  const seen: EngineEvent[] = [];
+  let collector = new Collector(engine);
+  const opener = run([bin, trap, String(opens)]);
+  let done = false;
+  opener.then(() => done = true);
+  let handovers = 0;
+  for (let i = 0; i < 5; i++) {
+    await sleep(30);
+    if (!done) handovers++;
+    await closeAll(engine, collector);
+    seen.push(...collector.events);
+    engine = await open(pinDir);
+    collector = new Collector(engine);
+  }
+  assert.equal((await opener).code, 0);
+  try {
+    const deadline = Date.now() + 20_000;
+    let t = tally([...seen, ...collector.events], 903);
+    while (t.delivered + t.lost < opens && Date.now() < deadline) {
+      await sleep(50);
+      t = tally([...seen, ...collector.events], 903);
+    }
+    await sleep(300);
+    t = tally([...seen, ...collector.events], 903);
+    assert.ok(handovers >= 2, `handed over ${handovers} times while the accesses ran`);
+    assert.equal(t.delivered + t.lost, opens, `delivered ${t.delivered} + lost ${t.lost}`);
+    engine.unpin();
+  } finally {
+    await closeAll(engine, collector);
+  }
+});
+
 Deno.test("an upgrade with new programs keeps the maps and replaces the links; a new layout starts over", async () => {
   await using fs = await bpffs();
   await using dir = await tempDir();
