@@ -205,7 +205,11 @@ function judge(
   const armed = previous?.registration;
   if (!unchanged || !armed || !previous?.file) return retained;
   const ino = previous.file.ino;
-  const alive = !signals?.deleted.has(ino) &&
+  // A link count change without a rename on an inode that had one link is its last link
+  // going (unlink's events may reach us before its IN_DELETE_SELF does).
+  const lastLinkGone = signals?.attrib.has(ino) === true && !signals.moved.has(ino) &&
+    (previous.file.nlink ?? 1) <= 1;
+  const alive = !signals?.deleted.has(ino) && !lastLinkGone &&
     (signals?.moved.has(ino) === true ||
       options.planter.watches?.(previous.target.key, ino) === true);
   const verdict = judgeChange(previous.file, found, alive);

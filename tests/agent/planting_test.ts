@@ -161,6 +161,31 @@ Deno.test("plantTargets() on a watch signal: a moved trap stays armed beside the
   assert.equal(state.get(key)!.changes.length, 3, "the changes are kept for status");
 });
 
+Deno.test("plantTargets(): an unlink whose last-link signal has not arrived yet is still a removal, not a move", async () => {
+  // Seen under load: the link count change and the name's deletion were read before the
+  // inode's IN_DELETE_SELF, and the removal was reported as a move that stays armed.
+  const planter = new WatchingPlanter();
+  const changes: TrapChange[] = [];
+  const options = {
+    planter,
+    log: createLogger("error", () => {}),
+    nodeName: "node-a",
+    verifyMs: 3_600_000,
+    onChange: (_t: TrapTarget, change: TrapChange) => changes.push(change),
+  };
+  const key = target().key;
+  planter.answer = { ok: true, dev: 42, ino: "1001", created: true, mode: 0o444, nlink: 1 };
+  planter.watched.add("1001");
+  let state = await plantTargets(new Map(), [target()], options);
+  planter.answer = { ...planter.answer, ino: "2002" };
+  state = await plantTargets(state, [target()], {
+    ...options,
+    signals: signalsOf(key, { attrib: new Set(["1001"]) }),
+  });
+  assert.deepEqual(changes.map((c) => c.kind), ["Removed"]);
+  assert.deepEqual(state.get(key)!.retained, [], "the removed inode is not kept armed");
+});
+
 Deno.test("judgeChange() tells removal, replacement, a move, a symlink, a non-file and attribute changes apart", () => {
   const armed = { ino: "7", mode: 0o444, uid: 0, gid: 0, nlink: 1 };
   const same = (over: Partial<typeof armed>) => ({
