@@ -6,7 +6,7 @@
 #
 # Options:
 #   --backends LIST   comma-separated subset of lsm,fentry,kprobe,tracepoint (default: all four)
-#   --timeout SECS    hard limit for the whole VM run; qemu is killed after it (default 2400)
+#   --timeout SECS    hard limit for the whole VM run; qemu is killed after it (default 3600)
 #   --backend-timeout SECS  limit for one backend's `deno test` inside the VM (default 600)
 #   --kernel PKG      concrete kernel package (default: what linux-image-amd64 depends on now)
 #   --smoke           run scripts/vm/smoke_test.ts (same as `-- scripts/vm/smoke_test.ts`)
@@ -31,7 +31,7 @@ CACHE=${KIVEBPF_VM_CACHE:-$REPO/.cache/vm}
 VM_DIR=$REPO/scripts/vm
 ALL_BACKENDS="lsm fentry kprobe tracepoint"
 BACKENDS=$ALL_BACKENDS
-TIMEOUT=${KIVEBPF_VM_TIMEOUT:-2400}
+TIMEOUT=${KIVEBPF_VM_TIMEOUT:-3600}
 BACKEND_TIMEOUT=${KIVEBPF_VM_BACKEND_TIMEOUT:-600}
 MEM=${KIVEBPF_VM_MEM:-2048}
 SMP=${KIVEBPF_VM_SMP:-2}
