@@ -92,7 +92,8 @@ const signalsOf = (key: string, s: Partial<TrapSignals>) =>
     ...s,
   }]]);
 
-Deno.test("plantTargets() on a watch signal: a moved trap stays armed beside the new one, a deleted one is dropped, each change reported", async () => {
+/** A watching planter, the changes it reported, and plantTargets() options that record them. */
+function watchedSetup() {
   const planter = new WatchingPlanter();
   const changes: TrapChange[] = [];
   const options = {
@@ -102,6 +103,11 @@ Deno.test("plantTargets() on a watch signal: a moved trap stays armed beside the
     verifyMs: 3_600_000,
     onChange: (_t: TrapTarget, change: TrapChange) => changes.push(change),
   };
+  return { planter, changes, options };
+}
+
+Deno.test("plantTargets() on a watch signal: a moved trap stays armed beside the new one, a deleted one is dropped, each change reported", async () => {
+  const { planter, changes, options } = watchedSetup();
   const key = target().key;
   planter.answer = {
     ok: true,
@@ -164,15 +170,7 @@ Deno.test("plantTargets() on a watch signal: a moved trap stays armed beside the
 Deno.test("plantTargets(): an unlink whose last-link signal has not arrived yet is still a removal, not a move", async () => {
   // Seen under load: the link count change and the name's deletion were read before the
   // inode's IN_DELETE_SELF, and the removal was reported as a move that stays armed.
-  const planter = new WatchingPlanter();
-  const changes: TrapChange[] = [];
-  const options = {
-    planter,
-    log: createLogger("error", () => {}),
-    nodeName: "node-a",
-    verifyMs: 3_600_000,
-    onChange: (_t: TrapTarget, change: TrapChange) => changes.push(change),
-  };
+  const { planter, changes, options } = watchedSetup();
   const key = target().key;
   planter.answer = { ok: true, dev: 42, ino: "1001", created: true, mode: 0o444, nlink: 1 };
   planter.watched.add("1001");
