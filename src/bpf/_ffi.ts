@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { dlopenFirst } from "../common/libc.ts";
 
 /** libbpf symbols (libbpf 1.1, Debian 12), C names verbatim. */
 export const LIBBPF_SYMBOLS = {
@@ -93,8 +94,6 @@ export const LIBBPF_SYMBOLS = {
   libbpf_version_string: { parameters: [], result: "pointer" },
 } as const satisfies Deno.ForeignLibraryInterface;
 
-/** libc symbols used next to libbpf. */
-
 /** The opened libbpf. */
 export type Libbpf = Deno.DynamicLibrary<typeof LIBBPF_SYMBOLS>["symbols"];
 
@@ -118,28 +117,10 @@ export function libbpfCandidates(): string[] {
   return env ? [env] : LIBBPF_CANDIDATES;
 }
 
-function openFirst<S extends Deno.ForeignLibraryInterface>(
-  candidates: string[],
-  symbols: S,
-  what: string,
-): { path: string; lib: Deno.DynamicLibrary<S> } {
-  const errors: string[] = [];
-  for (const path of candidates) {
-    try {
-      return { path, lib: Deno.dlopen(path, symbols) };
-    } catch (error) {
-      errors.push(`${path}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-  }
-  throw new Error(`Cannot open ${what}: tried ${errors.join("; ")}`, {
-    cause: new AggregateError(errors),
-  });
-}
-
 /** Opens libbpf once per isolate: env KIVEBPF_LIBBPF, then libbpf.so.1, then distro paths. */
 export function libbpf(): Libbpf {
   if (!cache.libbpf) {
-    const { path, lib } = openFirst(libbpfCandidates(), LIBBPF_SYMBOLS, "libbpf");
+    const { path, lib } = dlopenFirst(libbpfCandidates(), LIBBPF_SYMBOLS, "libbpf");
     cache.libbpf = { path, lib: lib.symbols };
   }
   return cache.libbpf.lib;

@@ -66,27 +66,42 @@ const LIBC_CANDIDATES = [
 const cache: { libc?: Libc } = {};
 
 /**
+ * Opens the first candidate that dlopen accepts.
+ *
+ * @param candidates Paths or sonames, in order.
+ * @param symbols The symbol table.
+ * @param what The library's name for the error.
+ * @returns The path that opened and the library.
+ * @throws {Error} when none opens; the message and the cause list every attempt
+ */
+export function dlopenFirst<S extends Deno.ForeignLibraryInterface>(
+  candidates: readonly string[],
+  symbols: S,
+  what: string,
+): { path: string; lib: Deno.DynamicLibrary<S> } {
+  const errors: string[] = [];
+  for (const path of candidates) {
+    try {
+      return { path, lib: Deno.dlopen(path, symbols) };
+    } catch (error) {
+      errors.push(`${path}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+  throw new Error(`Cannot open ${what}: tried ${errors.join("; ")}`, {
+    cause: new AggregateError(errors),
+  });
+}
+
+/**
  * Opens libc once per isolate: env KIVEBPF_LIBC, then the soname, then distro paths.
  *
- * @throws {Error} when no candidate can be opened (the cause lists every attempt)
+ * @throws {Error} when no candidate can be opened (the message lists every attempt)
  */
 export function libc(): Libc {
   if (cache.libc) return cache.libc;
   const env = Deno.env.get("KIVEBPF_LIBC");
-  const candidates = env ? [env] : LIBC_CANDIDATES;
-  const errors: Error[] = [];
-  for (const path of candidates) {
-    try {
-      cache.libc = Deno.dlopen(path, LIBC_SYMBOLS).symbols;
-      return cache.libc;
-    } catch (error) {
-      errors.push(error instanceof Error ? error : new Error(String(error)));
-    }
-  }
-  throw new Error(
-    `Cannot open libc: tried ${candidates.join(", ")}: ${errors.map((e) => e.message).join("; ")}`,
-    { cause: new AggregateError(errors) },
-  );
+  cache.libc = dlopenFirst(env ? [env] : LIBC_CANDIDATES, LIBC_SYMBOLS, "libc").lib.symbols;
+  return cache.libc;
 }
 
 /** Reads errno; call it at once after the failing C call. */
