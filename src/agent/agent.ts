@@ -101,17 +101,22 @@ export class NodeAgent {
       log: options.log,
       describe,
     });
+    // One writer of pod Events, rate-limited per pod and reason, for accesses and changes.
+    const podEvents = new PodEvents({
+      api: options.apis.events,
+      nodeName: options.nodeName,
+      log: options.log,
+      minSeconds: options.podEventSeconds,
+    });
     this.#alerts = new AlertRouter({
       kernelId: options.kernelId,
-      nodeName: options.nodeName,
       namespace: options.namespace,
       log: options.log,
       metrics: options.metrics,
       output: options.output,
       core,
-      events: options.apis.events,
+      podEvents,
       containerOf: options.planter.containerOf?.bind(options.planter),
-      podEventSeconds: options.podEventSeconds,
     }, this.#arms);
     this.#kernel = new KernelLeader({
       nodeName: options.nodeName,
@@ -135,12 +140,7 @@ export class NodeAgent {
     this.#changes = new TrapChangeReporter({
       log: options.log,
       metrics: options.metrics,
-      events: new PodEvents({
-        api: options.apis.events,
-        nodeName: options.nodeName,
-        log: options.log,
-        minSeconds: options.podEventSeconds,
-      }),
+      events: podEvents,
     });
     options.planter.onSignals?.((signals) => {
       addSignals(this.#signals, signals);

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { CoreV1Api, EventsV1Api } from "@kubernetes/client-node";
+import type { CoreV1Api } from "@kubernetes/client-node";
 import { GROUP } from "../api/mod.ts";
 import type { AgentMetrics, Alert } from "../delivery/mod.ts";
 import type { AccessEvent, EngineEvent, TrapEngine } from "../engine/mod.ts";
@@ -14,7 +14,7 @@ import { buildAlert, buildLossAlert, type TrapRegistration } from "./alert.ts";
 import type { ContainerOfProcess, KernelArms } from "./kernel_arms.ts";
 import type { Logger } from "./log.ts";
 import { describe } from "./describe.ts";
-import { PodEvents } from "./pod_events.ts";
+import type { PodEvents } from "./pod_events.ts";
 
 /** Label a callback header Secret must carry to be used (in the agent's namespace). */
 export const HEADERS_LABEL = `${GROUP}/callback-headers`;
@@ -32,8 +32,6 @@ export interface AlertOutput {
 export interface AlertRouterOptions {
   /** The kernel's boot id, in alerts and alert ids. */
   kernelId: string;
-  /** The agent's node, reported as the Events' instance. */
-  nodeName: string;
   /** The agent's namespace: callback header Secrets are read from it only. */
   namespace: string;
   log: Logger;
@@ -41,12 +39,10 @@ export interface AlertRouterOptions {
   output: AlertOutput;
   /** Reads callback header Secrets. */
   core: CoreV1Api;
-  /** Creates the pod Events; none without it. */
-  events?: EventsV1Api;
+  /** Writes the rate-limited pod Events; none without it. */
+  podEvents?: PodEvents;
   /** Finds the container an accessing process runs in. */
   containerOf?: ContainerOfProcess;
-  /** At most one pod Event per pod per this many seconds. Default 10. */
-  podEventSeconds?: number;
 }
 
 /** Routes a leader's kernel events to alerts. */
@@ -55,7 +51,6 @@ export class AlertRouter {
   readonly #arms: KernelArms;
   #held: EngineEvent[] | null = null;
   #alertSeq = 0;
-  readonly #podEvents: PodEvents;
   #headers = new Map<string, Record<string, string>>();
 
   /**
@@ -65,12 +60,6 @@ export class AlertRouter {
   constructor(options: AlertRouterOptions, arms: KernelArms) {
     this.#o = options;
     this.#arms = arms;
-    this.#podEvents = new PodEvents({
-      api: options.events,
-      nodeName: options.nodeName,
-      log: options.log,
-      minSeconds: options.podEventSeconds,
-    });
   }
 
   /**
@@ -217,7 +206,7 @@ export class AlertRouter {
   }
 
   #podEvent(event: AccessEvent, registration: TrapRegistration): void {
-    this.#podEvents.emit(registration.pod, {
+    this.#o.podEvents?.emit(registration.pod, {
       reason: "TrapAccessed",
       action: "Access",
       note: `${event.comm} (pid ${event.tgid}, uid ${event.uid}) accessed trap ` +

@@ -67,7 +67,6 @@ function leaderWith(engine: ScriptedEngine | Error) {
   const arms = new KernelArms();
   const router = new AlertRouter({
     kernelId: "k",
-    nodeName: "node-a",
     namespace: "kivebpf-system",
     log,
     output: { deliver: (alert) => alerts.push(alert) },
