@@ -63,7 +63,6 @@ export class TrapEngine {
   #learnMap: BpfMap;
   #cgroupFilter: CgroupFilter;
   #config: TrapConfig;
-  #maxQueued: number;
   #queue: EventQueue;
   #traps: TrapTable;
   #ledger: LossLedger;
@@ -99,7 +98,6 @@ export class TrapEngine {
       },
       () => this.#config.cgroupFilter !== 0,
     );
-    this.#maxQueued = limits.maxQueuedEvents;
     this.#queue = new EventQueue(limits.maxQueuedEvents);
     this.#config = { ...limits.config };
     this.#ledger = new LossLedger(
@@ -144,7 +142,7 @@ export class TrapEngine {
       pollMs,
       aggregateWindowMs,
       credit: this.#queue.credit,
-      ...readerLimits(this.#maxQueued),
+      ...readerLimits(this.#queue.capacity),
       ringBufferBytes,
     }, {
       onEvents: (events) => this.#queue.takeBatch(events),

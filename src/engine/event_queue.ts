@@ -40,6 +40,11 @@ export class EventQueue {
     this.#maxQueued = maxQueued;
   }
 
+  /** Events held at most. */
+  get capacity(): number {
+    return this.#maxQueued;
+  }
+
   /** Events delivered to the consumer. */
   get events(): number {
     return this.#events;
