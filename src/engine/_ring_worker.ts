@@ -18,7 +18,7 @@
  */
 /// <reference lib="deno.worker" />
 import { lookupElem, monotonicClocks, RingBuffer } from "../bpf/mod.ts";
-import { decodeTrapEvent } from "./_event.ts";
+import { decodeTrapEvent, TRAP_EVENT_HEADER } from "./_structs.ts";
 import type { AccessEvent } from "./types.ts";
 
 /** The engine's first message. */
@@ -155,7 +155,7 @@ function run(start: StartMessage): void {
     }
     // Drain what is there now (bounded: producers may still be writing), whatever the credit;
     // unless the ring is pinned for a successor (stop value 2), who reads the rest.
-    const rounds = Math.ceil(start.ringBufferBytes / 104 / start.batchMax) + 1;
+    const rounds = Math.ceil(start.ringBufferBytes / TRAP_EVENT_HEADER / start.batchMax) + 1;
     refreshOffset();
     const drain = Atomics.load(stop, 0) === 1;
     for (let i = 0; drain && i < rounds && rb.consume() > 0; i++) flushBatch();

@@ -7,7 +7,7 @@
  * @module
  */
 import type { BpfMap } from "../bpf/mod.ts";
-import { encodeCgroupId } from "./_codec.ts";
+import { decodeCgroupId, encodeCgroupId } from "./_structs.ts";
 
 /** The cgroup ids the programs check, or none (every task). */
 export class CgroupFilter {
@@ -33,7 +33,7 @@ export class CgroupFilter {
   /** Takes over the ids in an adopted map (its filter was on). */
   adopt(): void {
     this.#ids = new Set(
-      this.#map.keys().map((k) => new DataView(k.buffer).getBigUint64(0, true)),
+      this.#map.keys().map(decodeCgroupId),
     );
   }
 

@@ -21,7 +21,7 @@ import { RingReader } from "./ring_reader.ts";
 import { positiveInt, readerLimits } from "./_limits.ts";
 import { LossLedger } from "./loss_ledger.ts";
 import { type Loaded, removePins, type TrapConfig, writeConfig } from "./load.ts";
-import { TRAP_LEARNED_SIZE } from "./_event.ts";
+import { decodeConfig, decodeLearned, LAYOUTS } from "./_structs.ts";
 import { toKernelDev } from "../common/dev.ts";
 import type { Backend, BackendAttempt, EngineCounters, EngineEvent, TrapKey } from "./types.ts";
 
@@ -124,7 +124,7 @@ export class TrapEngine {
   #adopt(): void {
     this.#traps.adopt();
     const bss = this.#bss.lookup(new Uint8Array(4));
-    const filterOn = bss ? new DataView(bss.buffer).getUint32(16, true) !== 0 : false;
+    const filterOn = bss ? decodeConfig(bss).cgroupFilter !== 0 : false;
     if (filterOn) this.#cgroupFilter.adopt();
     this.#config = {
       ...this.#config,
@@ -288,11 +288,9 @@ export class TrapEngine {
       writeConfig(this.#bss, this.#config);
     }
     const after = this.#learnMap.lookup(zero);
-    if (!before || !after || after.length !== TRAP_LEARNED_SIZE) return null;
-    const b = new DataView(before.buffer);
-    const a = new DataView(after.buffer);
-    if (a.getBigUint64(16, true) === b.getBigUint64(16, true)) return null;
-    return { dev: Number(a.getBigUint64(0, true)), ino: a.getBigUint64(8, true) };
+    if (!before || !after || after.length !== LAYOUTS.trap_learned.size) return null;
+    const learned = decodeLearned(after);
+    return learned.seq === decodeLearned(before).seq ? null : learned.key;
   }
 
   /**

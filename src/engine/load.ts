@@ -6,7 +6,7 @@
  * @module
  */
 import { BpfError, type BpfLink, type BpfMap, BpfObject } from "../bpf/mod.ts";
-import { TRAP_CONFIG_SIZE } from "./_event.ts";
+import { encodeConfig, type TrapConfig } from "./_structs.ts";
 import { adoptLinks, commitPins, type PinState, preparePins, removePinDir } from "./pins.ts";
 import type { Backend } from "./types.ts";
 
@@ -37,14 +37,7 @@ export interface Loaded {
   pinError?: string;
 }
 
-/** The `.bss` global `struct trap_config` (bpf/trap_event.h), as user space last wrote it. */
-export interface TrapConfig {
-  agentTgid: number;
-  learnTgid: number;
-  learnPid: number;
-  armed: number;
-  cgroupFilter: number;
-}
+export type { TrapConfig } from "./_structs.ts";
 
 /** Map sizes chosen by the options. */
 export interface MapSizes {
@@ -188,12 +181,5 @@ export function removePins(root: string): void {
 
 /** Writes the whole `struct trap_config` to the object's `.bss`. */
 export function writeConfig(bss: BpfMap, config: TrapConfig): void {
-  const value = new Uint8Array(TRAP_CONFIG_SIZE);
-  const v = new DataView(value.buffer);
-  v.setUint32(0, config.agentTgid, true);
-  v.setUint32(4, config.learnTgid, true);
-  v.setUint32(8, config.learnPid, true);
-  v.setUint32(12, config.armed, true);
-  v.setUint32(16, config.cgroupFilter, true);
-  bss.update(new Uint8Array(4), value);
+  bss.update(new Uint8Array(4), encodeConfig(config));
 }

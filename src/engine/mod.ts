@@ -44,4 +44,4 @@ export {
   MAY_WRITE,
   type TrapKey,
 } from "./types.ts";
-export { TRAP_EVENT_LAYOUT, TRAP_EVENT_SIZE } from "./_event.ts";
+export { LAYOUTS as KERNEL_STRUCT_LAYOUTS } from "./_structs.ts";

@@ -7,8 +7,8 @@
  * @module
  */
 import type { BpfMap } from "../bpf/mod.ts";
-import { decodeKey, encodeKey, keyString } from "./_codec.ts";
-import { TRAP_FLAG_BLOCK, TRAP_VALUE_SIZE } from "./_event.ts";
+import { keyString } from "./_codec.ts";
+import { decodeKey, decodeValue, encodeKey, encodeValue, TRAP_FLAG_BLOCK } from "./_structs.ts";
 import type { LossLedger } from "./loss_ledger.ts";
 import type { LostNotice, TrapKey } from "./types.ts";
 
@@ -48,11 +48,10 @@ export class TrapTable {
     for (const k of this.#map.keys()) {
       const value = this.#map.lookup(k);
       if (!value) continue;
-      const v = new DataView(value.buffer);
       const key = decodeKey(k);
-      const trapId = v.getUint32(0, true);
-      this.#ledger.adoptKey(trapId, v.getUint32(8, true));
-      this.#armed.set(keyString(key), { key, trapId, flags: v.getUint32(4, true) });
+      const { trapId, flags, slot } = decodeValue(value);
+      this.#ledger.adoptKey(trapId, slot);
+      this.#armed.set(keyString(key), { key, trapId, flags });
     }
     this.#ledger.finishAdoption();
   }
@@ -67,11 +66,7 @@ export class TrapTable {
     const previous = this.#armed.get(id);
     const slot = this.#ledger.slotOf(trapId);
     const flags = block ? TRAP_FLAG_BLOCK : 0;
-    const value = new Uint8Array(TRAP_VALUE_SIZE);
-    const v = new DataView(value.buffer);
-    v.setUint32(0, trapId, true);
-    v.setUint32(4, flags, true);
-    v.setUint32(8, slot, true);
+    const value = encodeValue({ trapId, flags, slot });
     // The programs skip everything while armed is 0: raise it before the key is in the map.
     if (!previous) this.#hooks.setArmedCount(this.#armed.size + 1);
     try {
