@@ -1,7 +1,7 @@
 /**
  * The process the benchmark measures as "the agent": the trap engine with the agent's own
- * event path (KernelArms routing, buildAlert, AlertSink to stdout or a callback), and nothing
- * of Kubernetes. Started by bench.ts, one per measured phase; not meant to be run by hand.
+ * event path (the production AlertRouter: KernelArms routing, buildAlert and the loss
+ * summaries, AlertSink to stdout or a callback), and nothing of Kubernetes. Started by bench.ts, one per measured phase; not meant to be run by hand.
  *
  * Mode `serve` (default): opens the engine, arms `--synthetic` made-up (dev, ino) keys plus
  * every `--trap-file`, and prints `BENCH {"type":"ready",...}` on stderr. It then answers
@@ -23,8 +23,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { buildAlert, type TrapRegistration } from "../../src/agent/alert.ts";
+import type { TrapRegistration } from "../../src/agent/alert.ts";
+import { AlertRouter } from "../../src/agent/alert_router.ts";
 import { KernelArms } from "../../src/agent/kernel_arms.ts";
+import { createLogger } from "../../src/agent/log.ts";
 import { monotonicClocks } from "../../src/bpf/mod.ts";
 import { AlertSink } from "../../src/delivery/mod.ts";
 import { type Backend, openEngine, toKernelDev, type TrapEngine } from "../../src/engine/mod.ts";
@@ -103,40 +105,22 @@ async function serve(values: Record<string, string | string[] | boolean | undefi
     stdout: { format: "json" },
     callbacks: { timeoutMs: 5000, queueSize: 100_000 },
   });
+  // The agent's own alert path, without what needs the API server (pod Events, header
+  // Secrets): logs go nowhere, as nothing here reads them.
+  const router = new AlertRouter({
+    kernelId: "bench-kernel",
+    log: createLogger("error", () => {}),
+    output: sink,
+  }, arms);
   const latencies: number[] = [];
   let lostNoticed = 0;
   const loop = (async () => {
-    let seq = 0;
     for await (const event of engine.events()) {
-      if (event.kind === "lost") {
-        lostNoticed += event.count;
-        if (output === "none") continue;
-        for (const r of arms.registrationsOf(event.trapId)) {
-          sink.deliver({
-            id: `lost-${event.trapId}-${++seq}`,
-            body: {
-              "kive-alert-version": "v2alpha1",
-              "kive-policy-name": r.policy.name,
-              metadata: { path: r.path, inode: Number(r.ino), mask: 0 },
-              "lost-accesses": event.count,
-            },
-            callback: r.callback ? { url: r.callback } : undefined,
-          });
-        }
-        continue;
-      }
-      if (latencies.length < 1_000_000) {
+      if (event.kind === "lost") lostNoticed += event.count;
+      else if (latencies.length < 1_000_000) {
         latencies.push(Number(monotonicClocks().boottimeNs - event.bootNs));
       }
-      if (output === "none") continue;
-      for (const r of arms.route(event)) {
-        const body = buildAlert(event, r, "bench-kernel");
-        sink.deliver({
-          id: `${event.bootNs}-${event.pid}-${++seq}`,
-          body: body.KiveAlert as Record<string, unknown>,
-          callback: r.callback ? { url: r.callback } : undefined,
-        });
-      }
+      if (output !== "none") router.route(event);
     }
   })();
 

@@ -14,6 +14,7 @@ import { formatProblems, type KivePolicyV2, validateSpec } from "../api/mod.ts";
 import { LeaseElector, type ResourceWatcher } from "../kube/mod.ts";
 import type { NodeAgentOptions } from "./agent_options.ts";
 import type { TrapRegistration } from "./alert.ts";
+import { CallbackHeaders } from "./callback_headers.ts";
 import { AlertRouter } from "./alert_router.ts";
 import { PolicyStatusWriter } from "./policy_status.ts";
 import { computeDesired, type PodObject, podView, type TrapTarget } from "./desired.ts";
@@ -36,7 +37,7 @@ export {
   MAX_CONFIGMAP_BYTES,
   NODE_LABEL,
 } from "./registrations.ts";
-export { HEADERS_LABEL } from "./alert_router.ts";
+export { HEADERS_LABEL } from "./callback_headers.ts";
 
 export type { AgentApis, NodeAgentOptions, TrapPlanter } from "./agent_options.ts";
 export type { AlertOutput } from "./alert_router.ts";
@@ -108,13 +109,13 @@ export class NodeAgent {
       log: options.log,
       minSeconds: options.podEventSeconds,
     });
+    const headers = new CallbackHeaders({ core, namespace: options.namespace, log: options.log });
     this.#alerts = new AlertRouter({
       kernelId: options.kernelId,
-      namespace: options.namespace,
       log: options.log,
       metrics: options.metrics,
       output: options.output,
-      core,
+      headers,
       podEvents,
       containerOf: options.planter.containerOf?.bind(options.planter),
     }, this.#arms);
@@ -126,6 +127,7 @@ export class NodeAgent {
       openEngine: options.openEngine,
       alerts: this.#alerts,
       arms: this.#arms,
+      headers,
       cgroupFilter: options.cgroupFilter,
       describe,
     });

@@ -9,6 +9,12 @@
  * @module
  */
 import { rfc3339 } from "../common/time.ts";
+import type {
+  KiveAlertPod,
+  KiveAlertV1,
+  KiveAlertV2alpha1,
+  KiveLossAlert,
+} from "../delivery/mod.ts";
 import type { AccessEvent } from "../engine/mod.ts";
 
 /** What the agent knows about an armed trap in one container. */
@@ -72,27 +78,20 @@ export function rfc3339Seconds(timeNs: bigint): string {
   return rfc3339(Number(timeNs / 1_000_000n));
 }
 
-/** The fields every alert has, in the order of the original KiveAlert; `process` is empty. */
-function alertSkeleton(
-  trap: TrapRegistration,
-  kernelId: string,
-  timestamp: string,
-  inode: number,
-  mask: number,
-): Record<string, unknown> {
+/** The fields every alert starts with, in the order of the original KiveAlert. */
+function alertHead(trap: TrapRegistration, timestamp: string) {
   return {
-    "kive-alert-version": trap.alertVersion === "v2alpha1" ? "v2alpha1" : "v1",
+    "kive-alert-version": trap.alertVersion === "v2alpha1" ? "v2alpha1" as const : "v1" as const,
     "kive-policy-name": trap.policy.name,
     timestamp,
-    metadata: { path: trap.path, inode, mask, "kernel-id": kernelId },
-    "custom-metadata": { ...trap.metadata },
-    pod: {
-      name: trap.pod.name,
-      namespace: trap.pod.namespace,
-      container: { id: trap.container.id, name: trap.container.name },
-    },
-    node: { name: trap.node },
-    process: {},
+  };
+}
+
+function alertPod(trap: TrapRegistration): KiveAlertPod {
+  return {
+    name: trap.pod.name,
+    namespace: trap.pod.namespace,
+    container: { id: trap.container.id, name: trap.container.name },
   };
 }
 
@@ -109,43 +108,42 @@ export function buildLossAlert(
   trap: TrapRegistration,
   kernelId: string,
   count: number,
-): Record<string, unknown> {
-  const alert = alertSkeleton(
-    trap,
-    kernelId,
-    rfc3339Seconds(BigInt(Date.now()) * 1_000_000n),
-    Number(trap.ino),
-    0,
-  );
-  alert["lost-accesses"] = count;
-  return alert;
+): KiveLossAlert {
+  return {
+    ...alertHead(trap, rfc3339Seconds(BigInt(Date.now()) * 1_000_000n)),
+    metadata: { path: trap.path, inode: Number(trap.ino), mask: 0, "kernel-id": kernelId },
+    "custom-metadata": { ...trap.metadata },
+    pod: alertPod(trap),
+    node: { name: trap.node },
+    process: {},
+    "lost-accesses": count,
+  };
 }
 
 /**
- * Builds the alert body, `{"KiveAlert": {...}}`.
+ * Builds the alert of one access, in the version the trap's policy asks for.
  *
  * @param event The kernel event.
  * @param trap The registration of the trap it hit.
  * @param kernelId The boot id of the kernel that saw it.
  * @param alertId The access's id (v2alpha1 bodies carry it as `alert-id`; every callback
  *   request as the `kive-alert-id` header).
- * @returns The object to print or POST.
+ * @returns The alert object (without the `KiveAlert` wrapper).
  */
 export function buildAlert(
   event: AccessEvent,
   trap: TrapRegistration,
   kernelId: string,
   alertId?: string,
-): Record<string, unknown> {
-  const v2 = trap.alertVersion === "v2alpha1";
-  const alert = alertSkeleton(
-    trap,
-    kernelId,
-    rfc3339Seconds(event.timeNs),
-    Number(event.ino),
-    event.mask,
-  );
-  alert.process = {
+): KiveAlertV1 | KiveAlertV2alpha1 {
+  const timestamp = rfc3339Seconds(event.timeNs);
+  const metadata = {
+    path: trap.path,
+    inode: Number(event.ino),
+    mask: event.mask,
+    "kernel-id": kernelId,
+  };
+  const process = {
     pid: event.pid,
     tgid: event.tgid,
     uid: event.uid,
@@ -154,24 +152,47 @@ export function buildAlert(
     cwd: event.cwd,
     arguments: event.args.slice(1).join(" "),
   };
-  if (v2) {
-    alert["kive-policy-namespace"] = trap.policy.namespace;
-    alert["timestamp-ns"] = event.timeNs.toString();
-    (alert.metadata as Record<string, unknown>).access = accessKind(event.mask);
-    (alert.metadata as Record<string, unknown>).device = event.dev;
-    (alert.metadata as Record<string, unknown>)["trap-index"] = trap.trapIndex;
-    (alert.pod as Record<string, unknown>).uid = trap.pod.uid;
-    Object.assign(alert.process as Record<string, unknown>, {
+  const custom = { ...trap.metadata };
+  const node = { name: trap.node };
+  if (trap.alertVersion !== "v2alpha1") {
+    return {
+      "kive-alert-version": "v1",
+      "kive-policy-name": trap.policy.name,
+      timestamp,
+      metadata,
+      "custom-metadata": custom,
+      pod: alertPod(trap),
+      node,
+      process,
+    };
+  }
+  const alert: KiveAlertV2alpha1 = {
+    "kive-alert-version": "v2alpha1",
+    "kive-policy-name": trap.policy.name,
+    timestamp,
+    metadata: {
+      ...metadata,
+      access: accessKind(event.mask),
+      device: event.dev,
+      "trap-index": trap.trapIndex,
+    },
+    "custom-metadata": custom,
+    pod: { ...alertPod(trap), uid: trap.pod.uid },
+    node,
+    process: {
+      ...process,
       ppid: event.ppid,
       exe: event.exe,
       argv: event.args,
       "cgroup-id": event.cgroupId.toString(),
       "mount-ns": event.mntNs,
       truncated: Object.entries(event.truncated).filter(([, cut]) => cut).map(([name]) => name),
-    });
-    alert.count = event.count;
-    alert.action = event.blocked ? "blocked" : "alerted";
-    if (alertId) alert["alert-id"] = alertId;
-  }
-  return { KiveAlert: alert };
+    },
+    "kive-policy-namespace": trap.policy.namespace,
+    "timestamp-ns": event.timeNs.toString(),
+    count: event.count,
+    action: event.blocked ? "blocked" : "alerted",
+  };
+  if (alertId) alert["alert-id"] = alertId;
+  return alert;
 }

@@ -2,22 +2,19 @@
  * The leader's alert path: engine events routed through the kernel's trap ids to the
  * registrations they hit, built into KiveAlerts and handed to the output (stdout or the
  * policy's callback, with headers from a labelled Secret), plus a Kubernetes Event on the pod.
- * Nothing here waits for the API server.
+ * Nothing here waits for the API server. The benchmark's agent (scripts/bench/agent.ts) runs
+ * this same path.
  *
  * @module
  */
-import type { CoreV1Api } from "@kubernetes/client-node";
-import { GROUP } from "../api/mod.ts";
 import type { AgentMetrics, Alert } from "../delivery/mod.ts";
 import type { AccessEvent, EngineEvent, TrapEngine } from "../engine/mod.ts";
 import { buildAlert, buildLossAlert, type TrapRegistration } from "./alert.ts";
 import type { ContainerOfProcess, KernelArms } from "./kernel_arms.ts";
 import type { Logger } from "./log.ts";
+import type { CallbackHeaders } from "./callback_headers.ts";
 import { describe } from "./describe.ts";
 import type { PodEvents } from "./pod_events.ts";
-
-/** Label a callback header Secret must carry to be used (in the agent's namespace). */
-export const HEADERS_LABEL = `${GROUP}/callback-headers`;
 
 /** Events held before the first kernel sync of a new leader, at most (then counted lost). */
 const MAX_HELD_EVENTS = 65536;
@@ -32,13 +29,11 @@ export interface AlertOutput {
 export interface AlertRouterOptions {
   /** The kernel's boot id, in alerts and alert ids. */
   kernelId: string;
-  /** The agent's namespace: callback header Secrets are read from it only. */
-  namespace: string;
   log: Logger;
   metrics?: AgentMetrics;
   output: AlertOutput;
-  /** Reads callback header Secrets. */
-  core: CoreV1Api;
+  /** The headers of callback header Secrets; callbacks go without them when absent. */
+  headers?: Pick<CallbackHeaders, "get">;
   /** Writes the rate-limited pod Events; none without it. */
   podEvents?: PodEvents;
   /** Finds the container an accessing process runs in. */
@@ -51,7 +46,6 @@ export class AlertRouter {
   readonly #arms: KernelArms;
   #held: EngineEvent[] | null = null;
   #alertSeq = 0;
-  #headers = new Map<string, Record<string, string>>();
 
   /**
    * @param options Where alerts go and the clients for Secrets and Events.
@@ -143,10 +137,9 @@ export class AlertRouter {
       // receiver can drop the duplicates two agents send around a takeover.
       const id = `${kernelId}-${event.bootNs}-${event.tgid}-${event.pid}-` +
         `${registration.policy.uid}-${registration.trapIndex}`;
-      const body = buildAlert(event, registration, kernelId, id);
       output.deliver({
         id,
-        body: body.KiveAlert as Record<string, unknown>,
+        body: buildAlert(event, registration, kernelId, id),
         policy: { name: registration.policy.name, namespace: registration.policy.namespace },
         callback: this.#callbackOf(registration),
       });
@@ -163,46 +156,9 @@ export class AlertRouter {
     const target: NonNullable<Alert["callback"]> = { url: registration.callback };
     if (registration.callbackCABundle) target.caBundle = registration.callbackCABundle;
     if (registration.callbackHeadersSecret) {
-      target.headers = this.#headers.get(registration.callbackHeadersSecret);
+      target.headers = this.#o.headers?.get(registration.callbackHeadersSecret);
     }
     return target;
-  }
-
-  /**
-   * Loads the callback header Secrets the registrations name. Only Secrets in the agent's own
-   * namespace that carry the label {@linkcode HEADERS_LABEL} are used, so a policy cannot make
-   * the agent send other Secrets (its own TLS key, say) to a URL the policy chose.
-   */
-  async refreshHeaders(registrations: readonly TrapRegistration[]): Promise<void> {
-    const names = new Set(
-      registrations.flatMap((r) => r.callbackHeadersSecret ? [r.callbackHeadersSecret] : []),
-    );
-    for (const name of this.#headers.keys()) if (!names.has(name)) this.#headers.delete(name);
-    for (const name of names) {
-      try {
-        const secret = await this.#o.core.readNamespacedSecret({
-          name,
-          namespace: this.#o.namespace,
-        });
-        if (secret.metadata?.labels?.[HEADERS_LABEL] !== "true") {
-          this.#o.log.warn("callback header Secret ignored: it lacks the label", {
-            secret: name,
-            label: `${HEADERS_LABEL}=true`,
-          });
-          this.#headers.delete(name);
-          continue;
-        }
-        const headers: Record<string, string> = {};
-        for (const [key, value] of Object.entries(secret.data ?? {})) headers[key] = atob(value);
-        for (const [key, value] of Object.entries(secret.stringData ?? {})) headers[key] = value;
-        this.#headers.set(name, headers);
-      } catch (error) {
-        this.#o.log.warn("cannot read callback header Secret", {
-          secret: name,
-          error: describe(error),
-        });
-      }
-    }
   }
 
   #podEvent(event: AccessEvent, registration: TrapRegistration): void {

@@ -10,6 +10,7 @@ import type { TrapEngine } from "../engine/mod.ts";
 import type { AgentMetrics } from "../delivery/mod.ts";
 import type { TrapRegistration } from "./alert.ts";
 import type { AlertRouter } from "./alert_router.ts";
+import type { CallbackHeaders } from "./callback_headers.ts";
 import type { TrapProblem, TrapTarget } from "./desired.ts";
 import type { KernelArms, SyncResult } from "./kernel_arms.ts";
 import type { Logger } from "./log.ts";
@@ -27,6 +28,8 @@ export interface KernelLeaderOptions {
   alerts: AlertRouter;
   /** Trap ids and inode bookkeeping shared with the alert router. */
   arms: KernelArms;
+  /** The callback header Secrets the armed traps name, refreshed at each sync. */
+  headers?: Pick<CallbackHeaders, "refresh">;
   /** Turn the engine's cgroup prefilter on where every trap's cgroup is known. */
   cgroupFilter?: boolean;
   /** One line for an error, for logs and status. */
@@ -145,8 +148,10 @@ export class KernelLeader {
   sync(registrations: readonly TrapRegistration[]): void {
     const engine = this.#engine;
     if (!engine) return;
-    const { arms, alerts, log } = this.#o;
-    alerts.refreshHeaders(registrations).catch(() => {});
+    const { arms, alerts, log, headers } = this.#o;
+    headers?.refresh(
+      registrations.flatMap((r) => r.callbackHeadersSecret ? [r.callbackHeadersSecret] : []),
+    ).catch(() => {});
     const result = arms.sync(engine, registrations);
     this.#recordSyncProblems(result);
     const firstSync = alerts.holding;

@@ -10,6 +10,7 @@ import {
   type CallbackFailure,
   type CallbackTarget,
 } from "./callbacks.ts";
+import { alertPolicy, type KiveAlert } from "./kive_alert.ts";
 import type { AgentMetrics } from "./metrics.ts";
 import { StdoutSink, type StdoutSinkOptions } from "./stdout.ts";
 
@@ -18,7 +19,7 @@ export interface Alert {
   /** Unique per alert; the `Kive-Alert-Id` header of callbacks. */
   id: string;
   /** The `KiveAlert` object, written as `{"KiveAlert": body}`. */
-  body: Record<string, unknown>;
+  body: KiveAlert;
   /**
    * The policy, for the `policy` and `namespace` labels of `kivebpf_alerts_total`. Default:
    * `body["kive-policy-name"]` and `body["kive-policy-namespace"]` (empty when absent).
@@ -47,7 +48,8 @@ export interface AlertSinkOptions {
  * @example
  * ```ts
  * const sink = new AlertSink({ stdout: { format: "json" } });
- * sink.deliver({ id: crypto.randomUUID(), body: { "kive-policy-name": "p" } });
+ * declare const alert: KiveAlert; // from src/agent/alert.ts's buildAlert()
+ * sink.deliver({ id: crypto.randomUUID(), body: alert });
  * await sink.close();
  * ```
  */
@@ -125,13 +127,7 @@ export class AlertSink {
 
   #count(alert: Alert, sink: "stdout" | "callback"): void {
     if (!this.#metrics) return;
-    const body = alert.body;
-    const policy = alert.policy ?? {
-      name: typeof body["kive-policy-name"] === "string" ? body["kive-policy-name"] : "",
-      namespace: typeof body["kive-policy-namespace"] === "string"
-        ? body["kive-policy-namespace"]
-        : "",
-    };
+    const policy = alert.policy ?? alertPolicy(alert.body);
     this.#metrics.alerts.inc({ policy: policy.name, namespace: policy.namespace, sink });
   }
 }

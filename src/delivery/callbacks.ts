@@ -5,6 +5,7 @@
  * @module
  */
 import { backoffDelay, parseRetryAfter, sleep } from "./_retry.ts";
+import type { KiveAlert } from "./kive_alert.ts";
 import type { AgentMetrics } from "./metrics.ts";
 
 /** Where and how to POST one alert. */
@@ -22,7 +23,7 @@ export interface CallbackAlert {
   /** Unique per alert; sent as `Kive-Alert-Id` so receivers can drop duplicate retries. */
   id: string;
   /** The `KiveAlert` object; the request body is `{"KiveAlert": body}`. */
-  body: Record<string, unknown>;
+  body: KiveAlert;
   /** The endpoint. */
   callback: CallbackTarget;
 }
@@ -130,7 +131,8 @@ const MAX_ERROR_BODY = 200;
  * @example
  * ```ts
  * const dispatcher = new CallbackDispatcher({ onFailure: (f) => console.log(f.error) });
- * dispatcher.enqueue({ id: "a1", body: { "kive-alert-version": "v1" }, callback: { url: "http://127.0.0.1:9376/ingest" } });
+ * declare const alert: KiveAlert; // from src/agent/alert.ts's buildAlert()
+ * dispatcher.enqueue({ id: "a1", body: alert, callback: { url: "http://127.0.0.1:9376/ingest" } });
  * await dispatcher.close({ timeoutMs: 5000 });
  * ```
  */

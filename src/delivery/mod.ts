@@ -15,14 +15,16 @@
  *
  * @example
  * ```ts
- * import { AlertSink, createAgentMetrics, serveMetrics } from "./mod.ts";
+ * import { AlertSink, createAgentMetrics, type KiveAlert, serveMetrics } from "./mod.ts";
+ *
+ * declare const alert: KiveAlert; // from src/agent/alert.ts's buildAlert()
  *
  * const metrics = createAgentMetrics();
  * const server = serveMetrics(metrics.registry, { port: 9090 });
  * const sink = new AlertSink({ metrics });
  * sink.deliver({
  *   id: crypto.randomUUID(),
- *   body: { "kive-alert-version": "v1", "kive-policy-name": "kive-sample-policy" },
+ *   body: alert,
  *   callback: { url: "http://callback-service:9376/ingest" },
  * });
  * await sink.close({ timeoutMs: 5000 });
@@ -32,6 +34,16 @@
  * @module
  */
 export { type Alert, AlertSink, type AlertSinkOptions } from "./alert_sink.ts";
+export {
+  alertPolicy,
+  type KiveAlert,
+  type KiveAlertMetadata,
+  type KiveAlertPod,
+  type KiveAlertProcess,
+  type KiveAlertV1,
+  type KiveAlertV2alpha1,
+  type KiveLossAlert,
+} from "./kive_alert.ts";
 export {
   type CallbackAlert,
   CallbackDispatcher,

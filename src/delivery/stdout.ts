@@ -4,6 +4,7 @@
  * @module
  */
 import { rfc3339 } from "../common/time.ts";
+import type { KiveAlert } from "./kive_alert.ts";
 
 /**
  * The line format.
@@ -44,8 +45,6 @@ export interface StdoutSinkOptions {
 
 const MAX_BATCH_BYTES = 64 * 1024;
 
-/** RFC 3339 in UTC with whole seconds, as the seed prints it: `2025-08-02T16:51:19Z`. */
-
 /**
  * Formats one alert line, with its trailing line feed.
  *
@@ -55,7 +54,7 @@ const MAX_BATCH_BYTES = 64 * 1024;
  * @returns The line.
  */
 export function formatAlertLine(
-  alert: Record<string, unknown>,
+  alert: KiveAlert,
   options: { format?: StdoutFormat; time?: Date; failure?: DeliveryFailure } = {},
 ): string {
   const { failure } = options;
@@ -123,7 +122,7 @@ export class StdoutSink {
    * @param failure Set when the alert had a callback that did not take it.
    * @returns False once more than `highWaterMark` lines wait; the line is queued regardless.
    */
-  write(alert: Record<string, unknown>, failure?: DeliveryFailure): boolean {
+  write(alert: KiveAlert, failure?: DeliveryFailure): boolean {
     this.#queue.push(
       formatAlertLine(alert, { format: this.#format, time: this.#now(), failure }),
     );

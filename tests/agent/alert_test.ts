@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { SEED_ALERT_KEYS } from "../_support/alert_keys.ts";
 import type { AccessEvent } from "../../src/engine/mod.ts";
 import {
   accessKind,
@@ -48,8 +49,10 @@ const event: AccessEvent = {
 
 Deno.test("buildAlert() v1 has exactly the seed's keys", () => {
   const alert = buildAlert(event, registration, "2c147a95-23e5-4f99-a2de-67d5e9fdb502");
-  assert.deepEqual(alert, {
-    KiveAlert: {
+  // JSON text, not deepEqual: the key order is part of the format.
+  assert.equal(
+    JSON.stringify(alert),
+    JSON.stringify({
       "kive-alert-version": "v1",
       "kive-policy-name": "kive-sample-policy",
       timestamp: "2025-08-02T16:51:19Z",
@@ -75,23 +78,64 @@ Deno.test("buildAlert() v1 has exactly the seed's keys", () => {
         cwd: "/",
         arguments: "/secret.txt",
       },
-    },
-  });
+    }),
+  );
 });
 
 Deno.test("buildAlert() v2alpha1 adds namespace, parent, exe, argv, access kind, count and action", () => {
-  const alert = buildAlert({ ...event, count: 3, blocked: true }, {
-    ...registration,
-    alertVersion: "v2alpha1",
-  }, "k").KiveAlert as Record<string, Record<string, unknown>>;
-  assert.equal(alert["kive-alert-version"] as unknown, "v2alpha1");
-  assert.equal(alert["kive-policy-namespace"] as unknown, "kivebpf-system");
+  const alert = buildAlert(
+    { ...event, count: 3, blocked: true },
+    {
+      ...registration,
+      alertVersion: "v2alpha1",
+    },
+    "k",
+    "alert-7",
+  );
+  assert.equal(alert["kive-alert-version"], "v2alpha1");
+  if (alert["kive-alert-version"] !== "v2alpha1") return;
+  assert.equal(alert["kive-policy-namespace"], "kivebpf-system");
   assert.equal(alert.metadata.access, "read");
   assert.equal(alert.process.ppid, 176900);
   assert.equal(alert.process.exe, "/usr/bin/cat");
   assert.deepEqual(alert.process.argv, ["cat", "/secret.txt"]);
-  assert.equal(alert.count as unknown, 3);
-  assert.equal(alert.action as unknown, "blocked");
+  assert.equal(alert.count, 3);
+  assert.equal(alert.action, "blocked");
+  assert.equal(alert["alert-id"], "alert-7");
+  // v1's keys first, in v1's order, then v2alpha1's own.
+  assert.deepEqual(Object.keys(alert), [
+    ...SEED_ALERT_KEYS,
+    "kive-policy-namespace",
+    "timestamp-ns",
+    "count",
+    "action",
+    "alert-id",
+  ]);
+  assert.deepEqual(Object.keys(alert.metadata), [
+    "path",
+    "inode",
+    "mask",
+    "kernel-id",
+    "access",
+    "device",
+    "trap-index",
+  ]);
+  assert.deepEqual(Object.keys(alert.pod), ["name", "namespace", "container", "uid"]);
+  assert.deepEqual(Object.keys(alert.process), [
+    "pid",
+    "tgid",
+    "uid",
+    "gid",
+    "binary",
+    "cwd",
+    "arguments",
+    "ppid",
+    "exe",
+    "argv",
+    "cgroup-id",
+    "mount-ns",
+    "truncated",
+  ]);
 });
 
 Deno.test("accessKind() names MAY_* masks", () => {
@@ -117,5 +161,9 @@ Deno.test("buildLossAlert() keeps the trap's fields, empties process and counts 
     namespace: "default",
     container: { id: "containerd://0c37", name: "nginx" },
   });
-  assert.match(alert.timestamp as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
+  assert.deepEqual(Object.keys(alert), [
+    ...SEED_ALERT_KEYS,
+    "lost-accesses",
+  ]);
+  assert.match(alert.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 });

@@ -67,10 +67,8 @@ function leaderWith(engine: ScriptedEngine | Error) {
   const arms = new KernelArms();
   const router = new AlertRouter({
     kernelId: "k",
-    namespace: "kivebpf-system",
     log,
     output: { deliver: (alert) => alerts.push(alert) },
-    core: {} as never,
   }, arms);
   const leader = new KernelLeader({
     nodeName: "node-a",

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { KiveAlertV1 } from "../../src/delivery/mod.ts";
 
 /** One request a {@linkcode RecordingServer} received. */
 export interface Received {
@@ -133,9 +134,12 @@ export function gate(): { promise: Promise<void>; open: () => void } {
   return { promise, open: resolve };
 }
 
-/** The seed's sample alert. */
-export function sampleAlert(overrides: Record<string, unknown> = {}): Record<string, unknown> {
-  return {
+/**
+ * The seed's sample alert. Overrides may add keys no alert has (to pad a line, to tell lines
+ * apart): the sinks write any object they are given as it is.
+ */
+export function sampleAlert(overrides: Record<string, unknown> = {}): KiveAlertV1 {
+  const alert: KiveAlertV1 = {
     "kive-alert-version": "v1",
     "kive-policy-name": "kive-sample-policy",
     "timestamp": "2025-08-02T16:51:19Z",
@@ -164,6 +168,6 @@ export function sampleAlert(overrides: Record<string, unknown> = {}): Record<str
       "cwd": "",
       "arguments": "/secret.txt",
     },
-    ...overrides,
   };
+  return { ...alert, ...overrides } as KiveAlertV1;
 }

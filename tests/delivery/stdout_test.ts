@@ -112,13 +112,13 @@ Deno.test("StdoutSink keeps lines whole on a real stdout pipe under concurrent w
 Deno.test("StdoutSink.write() returns false above the high-water mark but keeps the line", async () => {
   const out = memoryWritable(true);
   const sink = new StdoutSink({ writable: out.writable, highWaterMark: 2 });
-  const answers = Array.from({ length: 10 }, (_, id) => sink.write({ id }));
+  const answers = Array.from({ length: 10 }, (_, id) => sink.write(sampleAlert({ id })));
   assert.equal(answers[0], true);
   assert.equal(answers[9], false, "ten lines written in one turn exceed a mark of two");
   await sink.flush();
   assert.equal(sink.pending, 0);
   assert.equal(out.lines().length, 10);
-  assert.equal(sink.write({ id: 5 }), true);
+  assert.equal(sink.write(sampleAlert({ id: 5 })), true);
   await sink.close();
 });
 
@@ -135,8 +135,8 @@ Deno.test("StdoutSink hands lines to onError when the output fails", async () =>
       failed.push(...lines);
     },
   });
-  sink.write({ id: 1 });
-  sink.write({ id: 2 });
+  sink.write(sampleAlert({ id: 1 }));
+  sink.write(sampleAlert({ id: 2 }));
   await sink.close();
   assert.equal(failed.length, 2);
 });

@@ -3,6 +3,7 @@
  * Pod objects point at, the real kernel (as root), and agents run as processes from mod.ts.
  */
 import assert from "node:assert/strict";
+import { SEED_ALERT_KEYS } from "../_support/alert_keys.ts";
 import { GROUP } from "../../src/api/mod.ts";
 import { freePort, kubectl } from "../_support/kube.ts";
 import { AgentProcess, setPodContainer, waitFor } from "./_cluster.ts";
@@ -81,16 +82,7 @@ Deno.test("the seed's policy arms /secret.txt in the matching container only and
       "one alert",
       () => agent.alerts().length >= 1 ? agent.alerts() : undefined,
     );
-    assert.deepEqual(Object.keys(alert), [
-      "kive-alert-version",
-      "kive-policy-name",
-      "timestamp",
-      "metadata",
-      "custom-metadata",
-      "pod",
-      "node",
-      "process",
-    ]);
+    assert.deepEqual(Object.keys(alert), SEED_ALERT_KEYS);
     assert.equal(alert["kive-alert-version"], "v1");
     assert.equal(alert["kive-policy-name"], "kive-sample-policy");
     assert.match(alert.timestamp as string, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
