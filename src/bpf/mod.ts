@@ -20,15 +20,13 @@ export {
   BPF_EXIST,
   BPF_NOEXIST,
   BpfMap,
-  BpfObject,
-  BpfProgram,
   closeFd,
   lookupElem,
   openPinned,
   possibleCpus,
-  type StructLayout,
-  type StructMember,
-} from "./bpf_object.ts";
+} from "./bpf_map.ts";
+export { BpfObject, type StructLayout, type StructMember } from "./bpf_object.ts";
+export { BpfProgram } from "./bpf_program.ts";
 export { BpfLink } from "./bpf_link.ts";
 export { RingBuffer } from "./ring_buffer.ts";
 export { libbpfPath, libbpfVersion, monotonicClocks, openAndClose, threadId } from "./system.ts";
