@@ -139,3 +139,21 @@ export function openat2(
     if ((code !== E.EAGAIN && code !== E.EINTR) || attempt >= 16) return -code;
   }
 }
+
+/** Closes every fd added to it, once. */
+export class FdSet {
+  #fds: number[] = [];
+
+  /** Adds an fd; returns it. */
+  add(fd: number): number {
+    this.#fds.push(fd);
+    return fd;
+  }
+
+  /** Closes every fd, newest first. */
+  close(): void {
+    const lib = libc();
+    for (const fd of this.#fds.reverse()) lib.close(fd);
+    this.#fds = [];
+  }
+}

@@ -44,15 +44,16 @@ import {
 import {
   classify,
   fail,
-  type Failure,
+  FdSet,
   isFailure,
   openat2,
   openPlain,
   RESOLVE_ONE,
-  RESOLVE_ROOT,
   statxAt,
   type TrapFileProblem,
 } from "./_fs.ts";
+import { idMapping } from "./_id_map.ts";
+import { openParent } from "./_parents.ts";
 
 import { kernelDev, makedev } from "../common/dev.ts";
 
@@ -198,22 +199,6 @@ export function splitTrapPath(path: string): string[] {
   return names;
 }
 
-/** Closes every fd added to it, once. */
-class FdSet {
-  #fds: number[] = [];
-
-  add(fd: number): number {
-    this.#fds.push(fd);
-    return fd;
-  }
-
-  close(): void {
-    const lib = libc();
-    for (const fd of this.#fds.reverse()) lib.close(fd);
-    this.#fds = [];
-  }
-}
-
 function plant(
   fds: FdSet,
   pid: number,
@@ -303,161 +288,6 @@ function symlink(where: string): TrapFileResult {
     ok: false,
     ...fail("PathIsSymlink", `Trap file ${where} is a symlink; the agent does not follow it`),
   };
-}
-
-/** Host ids to give created files and directories. */
-interface IdPlan {
-  /** For the trap file, or undefined to keep the creator's (host root). */
-  file?: { uid: number; gid: number };
-  /** For created directories. */
-  dir?: { uid: number; gid: number };
-}
-
-function idMapping(
-  proc: number,
-  owner: { uid: number; gid: number } | undefined,
-): IdPlan | Failure {
-  const uidMap = readIdMap(proc, "uid_map");
-  if (isFailure(uidMap)) return uidMap;
-  const gidMap = readIdMap(proc, "gid_map");
-  if (isFailure(gidMap)) return gidMap;
-  const identity = isIdentity(uidMap) && isIdentity(gidMap);
-  const rootIds = { uid: mapId(uidMap, 0), gid: mapId(gidMap, 0) };
-  const containerRoot = !identity && rootIds.uid !== undefined && rootIds.gid !== undefined
-    ? { uid: rootIds.uid, gid: rootIds.gid }
-    : undefined;
-  if (!owner) return { file: containerRoot, dir: containerRoot };
-  const uid = mapId(uidMap, owner.uid);
-  const gid = mapId(gidMap, owner.gid);
-  if (uid === undefined || gid === undefined) {
-    return fail(
-      "Other",
-      `Cannot give the trap file owner ${owner.uid}:${owner.gid}: ` +
-        `not mapped in the container's user namespace`,
-    );
-  }
-  return { file: { uid, gid }, dir: containerRoot };
-}
-
-type IdMap = { inside: number; outside: number; count: number }[];
-
-function readIdMap(proc: number, file: string): IdMap | Failure {
-  const fd = openPlain(proc, file, O.O_RDONLY);
-  if (fd < 0) return { problem: classify(-fd, `Cannot read /proc/<pid>/${file}`) };
-  const lib = libc();
-  try {
-    const buf = new Uint8Array(4096);
-    const n = Number(lib.read(fd, buf, BigInt(buf.length)));
-    if (n < 0) return { problem: classify(errno(), `Cannot read /proc/<pid>/${file}`) };
-    return new TextDecoder().decode(buf.subarray(0, n)).split("\n")
-      .map((line) => line.trim().split(/\s+/).map(Number))
-      .filter((fields) => fields.length === 3 && fields.every(Number.isInteger))
-      .map(([inside, outside, count]) => ({ inside, outside, count }));
-  } finally {
-    lib.close(fd);
-  }
-}
-
-function isIdentity(map: IdMap): boolean {
-  return map.length === 1 && map[0].inside === 0 && map[0].outside === 0 &&
-    map[0].count === 4294967295;
-}
-
-function mapId(map: IdMap, id: number): number | undefined {
-  const range = map.find((r) => id >= r.inside && id < r.inside + r.count);
-  return range ? range.outside + (id - range.inside) : undefined;
-}
-
-/** Opens (creating with 0755 when asked) the directory that holds the trap. */
-function openParent(
-  fds: FdSet,
-  root: number,
-  dirs: string[],
-  create: boolean,
-  where: string,
-  ids: IdPlan | undefined,
-): number | Failure {
-  const flags = O.O_PATH | O.O_DIRECTORY;
-  const whole = openat2(root, dirs.length ? dirs.join("/") : ".", flags, RESOLVE_ROOT);
-  if (whole >= 0) return fds.add(whole);
-  if (-whole !== E.ENOENT) return parentProblem(-whole, where);
-  if (!create) {
-    return fail("FileMissing", `Trap file ${where} does not exist (nor does its directory)`);
-  }
-  // Walk from the root, resolving each prefix again from the root so that symlinks keep the
-  // container's meaning, and creating what is missing relative to the fd of its parent.
-  let parent = root;
-  for (let i = 0; i < dirs.length; i++) {
-    const prefix = dirs.slice(0, i + 1).join("/");
-    let fd = openat2(root, prefix, flags, RESOLVE_ROOT);
-    if (fd < 0 && -fd === E.ENOENT) {
-      const made = mkdir(parent, dirs[i], ids?.dir);
-      if (isFailure(made)) return made;
-      fd = openat2(root, prefix, flags, RESOLVE_ROOT);
-      if (fd < 0 && -fd === E.ENOENT) {
-        return fail(
-          "Other",
-          `Cannot create the directories of ${where}: "/${prefix}" exists but leads nowhere ` +
-            `(a dangling symlink?)`,
-        );
-      }
-    }
-    if (fd < 0) return parentProblem(-fd, where);
-    parent = fds.add(fd);
-  }
-  return parent;
-}
-
-function parentProblem(code: number, where: string): Failure {
-  if (code === E.ELOOP) {
-    return fail(
-      "PathEscapesRoot",
-      `Cannot open the directory of ${where}: it goes through a magic link such as ` +
-        `/proc/<pid>/root, or through too many symlinks`,
-      code,
-    );
-  }
-  if (code === E.ENOTDIR) {
-    return fail(
-      "Other",
-      `Cannot open the directory of ${where}: a component is not a directory`,
-      code,
-    );
-  }
-  return { problem: classify(code, `Cannot open the directory of ${where}`) };
-}
-
-/** mkdirat(0755) exactly, whatever the umask; an existing name is left alone. */
-function mkdir(
-  parent: number,
-  name: string,
-  owner: { uid: number; gid: number } | undefined,
-): void | Failure {
-  const lib = libc();
-  if (lib.mkdirat(parent, cString(name), 0o755) !== 0) {
-    const code = errno();
-    if (code === E.EEXIST) return;
-    return { problem: classify(code, `Cannot create directory "${name}"`) };
-  }
-  // Opened again by its single name with no symlink allowed: if the container swapped it for a
-  // symlink meanwhile, we get ELOOP instead of chmod-ing the link's target.
-  const fd = openat2(
-    parent,
-    name,
-    O.O_RDONLY | O.O_DIRECTORY | O.O_NOFOLLOW,
-    RESOLVE_ONE,
-  );
-  if (fd < 0) return { problem: classify(-fd, `Cannot open the new directory "${name}"`) };
-  try {
-    if (owner && lib.fchown(fd, owner.uid, owner.gid) !== 0) {
-      return { problem: classify(errno(), `Cannot chown the new directory "${name}"`) };
-    }
-    if (lib.fchmod(fd, 0o755) !== 0) {
-      return { problem: classify(errno(), `Cannot chmod the new directory "${name}"`) };
-    }
-  } finally {
-    lib.close(fd);
-  }
 }
 
 /** Writes content, sets owner then mode (chown clears setuid bits), and reads the identity. */
