@@ -4,7 +4,8 @@
  *
  * @module
  */
-import { backoffDelay, parseRetryAfter, sleep } from "./_retry.ts";
+import { CaClients, errorMessage as message, postOnce, type PostRequest } from "./_post.ts";
+import { backoffDelay, sleep } from "./_retry.ts";
 import type { KiveAlert } from "./kive_alert.ts";
 import type { AgentMetrics } from "./metrics.ts";
 
@@ -86,15 +87,9 @@ export interface CallbackDispatcherOptions {
   random?: () => number;
 }
 
-interface Job {
+/** One alert's delivery: the request (its URL normalized) and its retry state. */
+interface Job extends PostRequest {
   alert: CallbackAlert;
-  /** The normalized URL. */
-  url: string;
-  /** The URL's origin and path. */
-  endpoint: string;
-  headers: Headers;
-  body: string;
-  client: Deno.HttpClient | undefined;
   deadline: number;
   attempts: number;
   lastError: string | undefined;
@@ -110,12 +105,6 @@ interface Endpoint {
   /** The error of the last attempt, undefined after a success. */
   lastError: string | undefined;
 }
-
-type Outcome =
-  | { ok: true }
-  | { ok: false; retry: boolean; error: string; retryAfterMs?: number };
-
-const MAX_ERROR_BODY = 200;
 
 /**
  * Delivers alerts to HTTP callbacks.
@@ -148,7 +137,7 @@ export class CallbackDispatcher {
   #retryBudgetMs: number;
   #random: () => number;
   #endpoints = new Map<string, Endpoint>();
-  #clients = new Map<string, Deno.HttpClient>();
+  #clients = new CaClients();
   #workers = new Set<Promise<void>>();
   #shutdown = new AbortController();
   #closing = false;
@@ -276,8 +265,7 @@ export class CallbackDispatcher {
       await this.flush(options.timeoutMs ?? 10_000);
       this.#shutdown.abort();
       await this.flush();
-      for (const client of this.#clients.values()) client.close();
-      this.#clients.clear();
+      this.#clients.close();
     })();
     return this.#closed;
   }
@@ -298,27 +286,11 @@ export class CallbackDispatcher {
       endpoint,
       headers,
       body: JSON.stringify({ KiveAlert: alert.body }),
-      client: alert.callback.caBundle ? this.#client(alert.callback.caBundle) : undefined,
+      client: alert.callback.caBundle ? this.#clients.get(alert.callback.caBundle) : undefined,
       deadline: Date.now() + this.#retryBudgetMs,
       attempts: 0,
       lastError: undefined,
     };
-  }
-
-  #client(caBundle: string): Deno.HttpClient {
-    let client = this.#clients.get(caBundle);
-    if (!client) {
-      if (!caBundle.includes("-----BEGIN CERTIFICATE-----")) {
-        throw new TypeError("cannot use the CA bundle: it holds no PEM certificate");
-      }
-      try {
-        client = Deno.createHttpClient({ caCerts: [caBundle] });
-      } catch (cause) {
-        throw new TypeError(`cannot use the CA bundle: ${message(cause)}`, { cause });
-      }
-      this.#clients.set(caBundle, client);
-    }
-    return client;
   }
 
   #startWorker(endpoint: Endpoint): void {
@@ -357,7 +329,7 @@ export class CallbackDispatcher {
         return;
       }
       job.attempts++;
-      const outcome = await this.#attempt(job);
+      const outcome = await postOnce(job, this.#timeoutMs, this.#shutdown.signal);
       if (outcome.ok) {
         endpoint.lastError = undefined;
         try {
@@ -388,50 +360,6 @@ export class CallbackDispatcher {
       }
       this.#metrics?.callbackRetries.inc({ endpoint: key });
       await sleep(wait, this.#shutdown.signal);
-    }
-  }
-
-  async #attempt(job: Job): Promise<Outcome> {
-    const timeout = new AbortController();
-    const timer = setTimeout(() => timeout.abort(), this.#timeoutMs);
-    const signal = AbortSignal.any([timeout.signal, this.#shutdown.signal]);
-    try {
-      const response = await fetch(job.url, {
-        method: "POST",
-        headers: job.headers,
-        body: job.body,
-        client: job.client,
-        redirect: "manual",
-        signal,
-      });
-      const { status } = response;
-      if (status >= 200 && status < 300) {
-        await response.body?.cancel();
-        return { ok: true };
-      }
-      const text = (await response.text()).trim().slice(0, MAX_ERROR_BODY);
-      let error = `HTTP ${status} ${response.statusText}`.trim() + (text ? `: ${text}` : "");
-      if (status >= 300 && status < 400) {
-        error += ` (redirect to "${response.headers.get("location") ?? ""}" not followed)`;
-      }
-      const retry = status >= 500 || status === 408 || status === 429;
-      return {
-        ok: false,
-        retry,
-        error,
-        retryAfterMs: parseRetryAfter(response.headers.get("retry-after")),
-      };
-    } catch (cause) {
-      if (timeout.signal.aborted) {
-        return { ok: false, retry: true, error: `timed out after ${this.#timeoutMs} ms` };
-      }
-      if (this.#shutdown.signal.aborted) {
-        return { ok: false, retry: false, error: "aborted at shutdown" };
-      }
-      // Deno's messages carry the full URL, whose query may hold a token.
-      return { ok: false, retry: true, error: message(cause).replaceAll(job.url, job.endpoint) };
-    } finally {
-      clearTimeout(timer);
     }
   }
 
@@ -468,14 +396,4 @@ export class CallbackDispatcher {
 function positive(name: string, value: number): number {
   if (!(value > 0)) throw new RangeError(`Cannot use ${name} ${value}: must be positive`);
   return value;
-}
-
-/** The message of an error and of its causes, e.g. `fetch failed: error sending request ...`. */
-function message(error: unknown): string {
-  const parts: string[] = [];
-  for (let e = error, depth = 0; e !== undefined && depth < 5; depth++) {
-    parts.push(e instanceof Error ? e.message : String(e));
-    e = e instanceof Error ? e.cause : undefined;
-  }
-  return parts.join(": ");
 }
