@@ -5,14 +5,7 @@
  *
  * @module
  */
-import {
-  BpfError,
-  type BpfLink,
-  type BpfMap,
-  type BpfObject,
-  openAndClose,
-  threadId,
-} from "../bpf/mod.ts";
+import { BpfError, type BpfLink, type BpfMap, type BpfObject } from "../bpf/mod.ts";
 import { EventQueue } from "./event_queue.ts";
 import { CgroupFilter } from "./cgroup_filter.ts";
 import { checkKey } from "./_codec.ts";
@@ -21,7 +14,8 @@ import { RingReader } from "./ring_reader.ts";
 import { positiveInt, readerLimits } from "./_limits.ts";
 import { LossLedger } from "./loss_ledger.ts";
 import { type Loaded, removePins, type TrapConfig, writeConfig } from "./load.ts";
-import { decodeConfig, decodeLearned, LAYOUTS } from "./_structs.ts";
+import { decodeConfig } from "./_structs.ts";
+import { learnKey } from "./learn.ts";
 import { toKernelDev } from "../common/dev.ts";
 import type { Backend, BackendAttempt, EngineCounters, EngineEvent, TrapKey } from "./types.ts";
 
@@ -275,22 +269,7 @@ export class TrapEngine {
    */
   learnKey(path: string): TrapKey | null {
     this.#checkOpen();
-    const zero = new Uint8Array(4);
-    const before = this.#learnMap.lookup(zero);
-    this.#config.learnTgid = Deno.pid;
-    this.#config.learnPid = threadId();
-    writeConfig(this.#bss, this.#config);
-    try {
-      openAndClose(path);
-    } finally {
-      this.#config.learnTgid = 0;
-      this.#config.learnPid = 0;
-      writeConfig(this.#bss, this.#config);
-    }
-    const after = this.#learnMap.lookup(zero);
-    if (!before || !after || after.length !== LAYOUTS.trap_learned.size) return null;
-    const learned = decodeLearned(after);
-    return learned.seq === decodeLearned(before).seq ? null : learned.key;
+    return learnKey(this.#bss, this.#learnMap, this.#config, path);
   }
 
   /**
