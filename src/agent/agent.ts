@@ -10,7 +10,7 @@
  * @module
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
-import { formatProblems, type KivePolicyV2, validateSpec } from "../api/mod.ts";
+import type { KivePolicyV2 } from "../api/mod.ts";
 import { LeaseElector, type ResourceWatcher } from "../kube/mod.ts";
 import type { NodeAgentOptions } from "./agent_options.ts";
 import type { TrapRegistration } from "./alert.ts";
@@ -25,6 +25,7 @@ import { ArmedSetPublisher, kernelOutcome, type KernelView, readArmedSet } from 
 import { describe } from "./describe.ts";
 import { agentWatches } from "./watches.ts";
 import { PassTimer } from "./pass_timer.ts";
+import { takeInPolicies } from "./policy_intake.ts";
 import { type Planted, plantTargets } from "./planting.ts";
 import { KERNEL_LABEL, peerRegistrations, RegistrationPublisher } from "./registrations.ts";
 import { nodeStatusEntries } from "./status.ts";
@@ -279,34 +280,13 @@ export class NodeAgent {
   }
 
   async #reconcile(): Promise<void> {
-    const { log } = this.#o;
-    const policies: KivePolicyV2[] = [];
-    const deleting: KivePolicyV2[] = [];
-    const invalid = new Map<string, { policy: KivePolicyV2; problems: string }>();
-    for (const object of this.#policies.list() as unknown as KivePolicyV2[]) {
-      if (object.metadata.deletionTimestamp) {
-        deleting.push(object);
-        continue;
-      }
-      const checked = validateSpec("v2alpha1", object.spec);
-      if (!checked.ok) {
-        // Stored before today's rules (or past a webhook that was down): said in its status.
-        const problems = formatProblems(checked.problems);
-        if (!this.#invalid.has(object.metadata.uid ?? "")) {
-          log.warn("ignoring invalid KivePolicy", {
-            policy: `${object.metadata.namespace}/${object.metadata.name}`,
-            problems,
-          });
-        }
-        invalid.set(object.metadata.uid ?? "", { policy: object, problems });
-        continue;
-      }
-      policies.push({ ...object, spec: checked.spec });
-    }
+    const { live: policies, deleting, invalid } = takeInPolicies(
+      this.#policies.list() as unknown as KivePolicyV2[],
+      this.#invalid,
+      this.#o.log,
+    );
     this.#invalid = new Set(invalid.keys());
-    const pods = (this.#pods.list() as unknown as PodObject[])
-      .filter((pod) => !pod.metadata?.deletionTimestamp || true)
-      .map(podView);
+    const pods = (this.#pods.list() as unknown as PodObject[]).map(podView);
     const desired = computeDesired(policies, pods);
     // Each stage runs on its own: a failure in one (a refused write, a throwing engine) is
     // logged and retried on the next reconcile, and never keeps the later stages from running.
