@@ -53,6 +53,8 @@ export type PlantResult =
     uid?: number;
     gid?: number;
     nlink?: number;
+    /** Birth time (ns, decimal), where the file system keeps one: tells a reused inode number. */
+    btime?: string;
   }
   | { ok: false; reason: string; message: string };
 

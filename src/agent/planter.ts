@@ -99,6 +99,7 @@ export class ContainerTrapPlanter implements TrapPlanter {
       uid: result.file.uid,
       gid: result.file.gid,
       nlink: result.file.nlink,
+      btime: result.file.btime,
     });
   }
 

@@ -138,6 +138,7 @@ export async function plantTargets(
         uid: result.uid,
         gid: result.gid,
         nlink: result.nlink,
+        ...(result.btime === undefined ? {} : { btime: result.btime }),
       };
       const found = { ok: true as const, file, created: result.created ?? false };
       const kept = judge(previous, unchanged, found, signals, retained, changes, options);
@@ -209,10 +210,11 @@ function judge(
   // going (unlink's events may reach us before its IN_DELETE_SELF does).
   const lastLinkGone = signals?.attrib.has(ino) === true && !signals.moved.has(ino) &&
     (previous.file.nlink ?? 1) <= 1;
-  const alive = !signals?.deleted.has(ino) && !lastLinkGone &&
+  const deleted = signals?.deleted.has(ino) === true;
+  const alive = !deleted && !lastLinkGone &&
     (signals?.moved.has(ino) === true ||
       options.planter.watches?.(previous.target.key, ino) === true);
-  const verdict = judgeChange(previous.file, found, alive);
+  const verdict = judgeChange(previous.file, found, alive, deleted);
   if (verdict.change) {
     const change = { ...verdict.change, time: rfc3339() };
     changes.push(change);

@@ -41,6 +41,8 @@ export interface ArmedFile {
   uid?: number;
   gid?: number;
   nlink?: number;
+  /** Birth time (ns, decimal), where the file system keeps one. */
+  btime?: string;
 }
 
 /** The watch signals of one trap since the last planting round. */
@@ -101,14 +103,16 @@ export interface ChangeVerdict {
  * @param found What verifying the path found.
  * @param oldInodeAlive Whether the armed inode is known to still exist (it was moved, or it is
  *   still watched and no deletion was seen); false when that cannot be known.
+ * @param oldInodeGone Whether the watch saw the armed inode's last link go (`IN_DELETE_SELF`).
  * @returns The change, and whether the old inode stays armed.
  */
 export function judgeChange(
   armed: ArmedFile,
   found: Verification,
   oldInodeAlive: boolean,
+  oldInodeGone = false,
 ): ChangeVerdict {
-  if (found.ok && found.file.ino === armed.ino) {
+  if (found.ok && sameFile(armed, found, oldInodeGone)) {
     return { change: attributeChange(armed, found.file), keepOldArmed: false };
   }
   if (!found.ok && found.reason === "ContainerGone") return { keepOldArmed: false };
@@ -117,9 +121,10 @@ export function judgeChange(
     : `trap inode ${armed.ino} is gone`;
   if (found.ok) {
     const kind = oldInodeAlive ? "Moved" : found.created ? "Removed" : "Replaced";
+    const reused = found.file.ino === armed.ino ? ", the same number reused" : "";
     const now = found.created
-      ? `a new trap file (inode ${found.file.ino}) was planted in its place`
-      : `the file the container put there (inode ${found.file.ino}) is armed instead`;
+      ? `a new trap file (inode ${found.file.ino}${reused}) was planted in its place`
+      : `the file the container put there (inode ${found.file.ino}${reused}) is armed instead`;
     return { change: { kind, message: `${away}; ${now}` }, keepOldArmed: oldInodeAlive };
   }
   const kind = found.reason === "PathIsSymlink"
@@ -133,6 +138,25 @@ export function judgeChange(
     change: { kind, message: `${away}; the path cannot be armed now (${found.reason})` },
     keepOldArmed: oldInodeAlive,
   };
+}
+
+/**
+ * Whether the file at the path is still the armed one. An inode number alone does not say:
+ * ext4 gives a freed number to the next file created, so a trap removed and planted again (or
+ * replaced by the container) often has its old number. A file this verification created is
+ * never the armed one (the path was empty); otherwise a different birth time, or, where the
+ * file system keeps none, a deletion of the armed inode that the watch saw, says it is another.
+ */
+function sameFile(
+  armed: ArmedFile,
+  found: { file: ArmedFile; created: boolean },
+  oldInodeGone: boolean,
+): boolean {
+  if (found.file.ino !== armed.ino || found.created) return false;
+  if (armed.btime !== undefined && found.file.btime !== undefined) {
+    return armed.btime === found.file.btime;
+  }
+  return !oldInodeGone;
 }
 
 function attributeChange(

@@ -14,6 +14,7 @@ import {
   O,
   RESOLVE,
   STATX_BASIC_STATS,
+  STATX_BTIME,
   strerror,
   SYS_OPENAT2,
 } from "./_libc.ts";
@@ -85,16 +86,26 @@ export interface Statx {
   size: number;
   major: number;
   minor: number;
+  /**
+   * Birth time in nanoseconds since the epoch, in decimal; absent where the file system keeps
+   * none. With the inode number it tells a new file from the old one when the number is reused
+   * at once (ext4 hands a freed inode number to the next file created in the directory).
+   */
+  btime?: string;
 }
 
 /** statx(2) of `path` relative to `dirfd` (`""` with AT_EMPTY_PATH: the fd itself). */
 export function statxAt(dirfd: number, path: string, flags: number): Statx | Failure {
   const buf = new Uint8Array(256);
-  if (libc().statx(dirfd, cString(path), flags, STATX_BASIC_STATS, buf) !== 0) {
+  if (libc().statx(dirfd, cString(path), flags, STATX_BASIC_STATS | STATX_BTIME, buf) !== 0) {
     return { problem: classify(errno(), `Cannot stat "${path}"`) };
   }
   // struct statx (include/uapi/linux/stat.h)
   const view = new DataView(buf.buffer);
+  const hasBtime = (view.getUint32(0, true) & STATX_BTIME) !== 0; // stx_mask: what was filled
+  const btime = hasBtime
+    ? (view.getBigInt64(80, true) * 1_000_000_000n + BigInt(view.getUint32(88, true))).toString()
+    : undefined;
   return {
     nlink: view.getUint32(16, true),
     uid: view.getUint32(20, true),
@@ -104,6 +115,7 @@ export function statxAt(dirfd: number, path: string, flags: number): Statx | Fai
     size: Number(view.getBigUint64(40, true)),
     major: view.getUint32(136, true),
     minor: view.getUint32(140, true),
+    ...(btime === undefined ? {} : { btime }),
   };
 }
 

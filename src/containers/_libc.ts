@@ -64,5 +64,7 @@ export const AT_EMPTY_PATH = 0x1000;
 export const AT_SYMLINK_NOFOLLOW = 0x100;
 /** `STATX_BASIC_STATS` */
 export const STATX_BASIC_STATS = 0x7ff;
+/** `STATX_BTIME`: the birth time, where the file system keeps one. */
+export const STATX_BTIME = 0x800;
 /** `S_IFMT` and the file types we tell apart. */
 export const S = { S_IFMT: 0o170000, S_IFREG: 0o100000, S_IFDIR: 0o040000, S_IFLNK: 0o120000 };

@@ -81,6 +81,8 @@ export interface TrapFileIdentity {
   size: number;
   /** Hard links to the inode (a trap someone linked elsewhere has more than one). */
   nlink: number;
+  /** Birth time (ns since the epoch, decimal) where the file system keeps one. */
+  btime?: string;
   /** Whether this call created the file. */
   created: boolean;
 }
@@ -350,6 +352,7 @@ function identify(fd: number, where: string, created: boolean): TrapFileResult {
       gid: st.gid,
       size: st.size,
       nlink: st.nlink,
+      btime: st.btime,
       created,
     },
   };

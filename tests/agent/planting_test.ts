@@ -137,7 +137,8 @@ Deno.test("plantTargets() on a watch signal: a moved trap stays armed beside the
   assert.deepEqual(changes.map((c) => c.kind), ["Moved"]);
   assert.deepEqual([...planter.kept!.get(key)!].sort(), ["1001", "2002"], "both stay watched");
 
-  // Later the moved copy is deleted: it is no longer armed.
+  // Later the moved copy is deleted: it is no longer armed. (2002 is found, not created, now.)
+  planter.answer = { ...planter.answer, created: false };
   planter.watched.delete("1001");
   state = await plantTargets(state, [target()], {
     ...options,
@@ -214,5 +215,28 @@ Deno.test("judgeChange() tells removal, replacement, a move, a symlink, a non-fi
       [kind, keep],
       JSON.stringify({ found, alive }),
     );
+  }
+});
+
+Deno.test("judgeChange() sees a new file behind a reused inode number (ext4 hands it to the next file)", () => {
+  const armed = { ino: "7", mode: 0o444, uid: 0, gid: 0, nlink: 1, btime: "1000" };
+  const reborn = (btime: string | undefined, created: boolean) => ({
+    ok: true as const,
+    file: { ...armed, btime },
+    created,
+  });
+  // [found, the watch saw its last link go, kind]
+  const rows: [Verification, boolean, string | undefined][] = [
+    [reborn("1000", false), false, undefined], // the same file
+    [reborn("2000", true), false, "Removed"], // planted again: another birth time
+    [reborn("2000", false), false, "Replaced"], // the container's own file
+    [reborn(undefined, true), false, "Removed"], // we created it: the path was empty
+    [reborn(undefined, false), true, "Replaced"],
+    [reborn(undefined, false), false, undefined], // nothing tells: taken as the same file
+  ];
+  for (const [found, gone, kind] of rows) {
+    const verdict = judgeChange(armed, found, false, gone);
+    assert.equal(verdict.change?.kind, kind, JSON.stringify({ found, gone }));
+    if (kind) assert.match(verdict.change!.message, /inode 7, the same number reused/);
   }
 });

@@ -336,3 +336,23 @@ Deno.test("ensureTrapFile() rejects bad input with TypeError and RangeError", ()
     );
   }
 });
+
+Deno.test("ensureTrapFile() reports the birth time, which tells a re-planted file from the old one when its inode number is reused", async () => {
+  await using container = await RuncContainer.start();
+  const first = assertOk(ensureTrapFile(container.pid, "/reborn.txt", { create: true }));
+  // stat(1) prints 0 where the file system keeps no birth time (then so do we).
+  const host = await hostStat(inside(container, "/reborn.txt"), "%.9W");
+  if (Number(host) === 0) {
+    assert.equal(first.btime, undefined);
+    return;
+  }
+  assert.equal(first.btime, host.replace(".", ""));
+  await container.execOk(["rm", "/reborn.txt"]);
+  await new Promise((resolve) => setTimeout(resolve, 20)); // a later birth time, whatever the clock's grain
+  const second = assertOk(ensureTrapFile(container.pid, "/reborn.txt", { create: true }));
+  assert.equal(second.created, true);
+  // ext4 hands the freed number to the next file created in the directory: the number alone
+  // would take the new file for the old one.
+  if (second.ino === first.ino) console.log("inode number reused, as ext4 does");
+  assert.notEqual(second.btime, first.btime);
+});
