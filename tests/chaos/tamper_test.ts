@@ -1,7 +1,7 @@
 /**
  * A container that tampers with its trap files, against the real agent, API server and kernel:
- * it renames a trap away, deletes one, chmods one, swaps a symlink in for one and renames the
- * directory of another. With periodic verification pushed out to an hour, only the inotify
+ * it renames a trap away, deletes one, puts its own file in place of one, chmods one, swaps a
+ * symlink in for one and renames the directory of another. With periodic verification pushed out to an hour, only the inotify
  * watch can bring each change to light: the agent must re-plant and re-arm within seconds,
  * keep a moved trap armed (it is still the bait), never follow the symlink, and report every
  * change in status, as a pod Event and as a metric. Every access of an armed file alerts.
@@ -17,7 +17,14 @@ import {
   withFixture,
 } from "../integration/_fixture.ts";
 
-const TRAPS = ["/moved.txt", "/removed.txt", "/chmod.txt", "/swapped.txt", "/dir/inner.txt"];
+const TRAPS = [
+  "/moved.txt",
+  "/removed.txt",
+  "/replaced.txt",
+  "/chmod.txt",
+  "/swapped.txt",
+  "/dir/inner.txt",
+];
 
 Deno.test("trap files a container moves, removes, chmods or swaps are re-armed within seconds and every change is reported", async () => {
   await withFixture(async (fixture) => {
@@ -71,6 +78,16 @@ Deno.test("trap files a container moves, removes, chmods or swaps are re-armed w
     await tamper("rm /removed.txt", "/removed.txt", "Removed", 1);
     await access("/removed.txt");
 
+    // The container's own file renamed over the trap: it is what sits at the path now, so it
+    // is armed, and the swap is reported. (Written first, so that writing it opens no trap.)
+    await tamper(
+      "echo decoy >/tmp/decoy && mv /tmp/decoy /replaced.txt",
+      "/replaced.txt",
+      "Replaced",
+      1,
+    );
+    await access("/replaced.txt");
+
     await tamper("chmod 0640 /chmod.txt", "/chmod.txt", "ModeChanged", 1);
     await access("/chmod.txt");
 
@@ -102,14 +119,14 @@ Deno.test("trap files a container moves, removes, chmods or swaps are re-armed w
     const changed = events.items.filter((e: any) => e.reason === "TrapFileChanged");
     assert.ok(changed.length >= 1, "a TrapFileChanged Event on the pod");
     const metrics = await (await fetch(`http://127.0.0.1:${metricsPort}/metrics`)).text();
-    for (const kind of ["Moved", "Removed", "ModeChanged", "ReplacedBySymlink"]) {
+    for (const kind of ["Moved", "Removed", "Replaced", "ModeChanged", "ReplacedBySymlink"]) {
       assert.match(
         metrics,
         new RegExp(`kivebpf_trap_file_changes_total\\{kind="${kind}"\\} [1-9]`),
       );
     }
     assert.ok(
-      agent.stderrLines.filter((l) => l.includes("trap file changed")).length >= 5,
+      agent.stderrLines.filter((l) => l.includes("trap file changed")).length >= 6,
       "each change is logged",
     );
   });
