@@ -16,7 +16,9 @@ import type { NodeAgentOptions } from "./agent_options.ts";
 import type { TrapRegistration } from "./alert.ts";
 import { CallbackHeaders } from "./callback_headers.ts";
 import { AlertRouter } from "./alert_router.ts";
+import { NodeReportWriter } from "./node_reports.ts";
 import { PolicyStatusWriter } from "./policy_status.ts";
+import { PolicyTotals } from "./policy_totals.ts";
 import { computeDesired, type PodObject, podView, type TrapTarget } from "./desired.ts";
 import { type HealthReport, HeartbeatTracker } from "./health.ts";
 import { KernelArms } from "./kernel_arms.ts";
@@ -59,6 +61,8 @@ export class NodeAgent {
   readonly #armedSet: ArmedSetPublisher;
   readonly #publisher: RegistrationPublisher;
   readonly #status: PolicyStatusWriter;
+  readonly #reports: NodeReportWriter;
+  readonly #totals: PolicyTotals;
   readonly #passTimer = new PassTimer(() => this.#runReconcile());
   #resyncTimer?: ReturnType<typeof setInterval>;
   #reconciling?: Promise<void>;
@@ -156,6 +160,13 @@ export class NodeAgent {
     this.#policies = watches.policies;
     this.#pods = watches.pods;
     this.#peers = watches.peers;
+    this.#reports = new NodeReportWriter({
+      nodeName: options.nodeName,
+      custom,
+      log: options.log,
+      describe,
+    });
+    this.#totals = new PolicyTotals(watches.reports, this.#status, options.log);
     this.#elector = new LeaseElector(options.apis.coordination, {
       namespace: options.namespace,
       name: `kivebpf-kernel-${options.kernelId}`,
@@ -250,7 +261,12 @@ export class NodeAgent {
     await this.#setLeading(false);
     await this.#elector.stop();
     await this.#leadership;
-    await Promise.all([this.#policies.stop(), this.#pods.stop(), this.#peers.stop()]);
+    await Promise.all([
+      this.#policies.stop(),
+      this.#pods.stop(),
+      this.#peers.stop(),
+      this.#totals.stop(),
+    ]);
     this.#o.planter.close?.();
     this.#o.log.info("agent stopped", { node: this.#o.nodeName });
   }
@@ -301,13 +317,12 @@ export class NodeAgent {
       await this.#stage("kernel", () => this.#syncKernel(registrations, live));
     }
     await this.#stage("status", () => this.#writeStatus(policies, deleting, desired.problems));
-    if (this.#o.writesPolicyConditions?.() ?? true) {
-      await this.#stage("conditions", () =>
-        this.#status.writeConditions(
-          [...policies, ...[...invalid.values()].map((i) => i.policy)],
-          new Map([...invalid].map(([uid, i]) => [uid, i.problems])),
-        ));
-    }
+    await this.#stage("conditions", () =>
+      this.#totals.pass(
+        this.#o.writesPolicyConditions?.() ?? true,
+        [...policies, ...[...invalid.values()].map((i) => i.policy)],
+        new Map([...invalid].map(([uid, i]) => [uid, i.problems])),
+      ));
     const plantedPolicies = new Set([...this.#planted.values()].map((p) => p.target.policy.uid));
     await this.#stage(
       "finalizers",
@@ -392,7 +407,7 @@ export class NodeAgent {
         p.changes.map((change) => ({ target: p.target, change }))
       ),
     );
-    await this.#status.writeNodeStatus(entries, policies, deleting);
+    await this.#reports.write(entries, policies, deleting);
   }
 }
 

@@ -1,12 +1,13 @@
 /**
- * The policy-wide conditions, computed from the nodes' status entries: `Ready` (every matching
+ * The policy-wide totals and conditions, computed from the nodes' reports (`KiveNodeReport`s):
+ * `Ready` (every matching
  * running container armed) and, for policies with `block` traps, `BlockEnforced` (every block
  * denies opens, or which nodes only alert). A stored policy that today's rules refuse gets
  * `Ready=False` with reason `InvalidSpec` and the problems, instead of only a log line.
  *
  * @module
  */
-import type { KivePolicyV2 } from "../api/mod.ts";
+import type { KivePolicyV2, NodeReportBody } from "../api/mod.ts";
 import { rfc3339 } from "../common/time.ts";
 
 /** Status reason: a `block` trap is armed to alert only; the backend cannot deny opens. */
@@ -27,23 +28,27 @@ export interface PolicyCondition {
 /** The policy-wide part of the status. */
 export interface PolicyConditions {
   armed: number;
+  notArmed: number;
+  nodeCount: number;
   conditions: PolicyCondition[];
 }
 
 /**
- * Computes `status.armed` and the conditions of one policy.
+ * Computes the totals and the conditions of one policy. Messages name at most a few nodes,
+ * so the status stays small whatever the number of nodes.
  *
- * @param policy The policy with the status the API server has (the nodes' entries).
+ * @param policy The policy, with the status the API server has.
+ * @param nodes The reports of the nodes on this policy.
  * @param invalid The problems of a spec the agents refuse, when it is refused.
  * @param now The time for a condition whose status changes.
  * @returns What to apply.
  */
 export function policyConditions(
   policy: KivePolicyV2,
+  nodes: readonly NodeReportBody[],
   invalid?: string,
   now = Date.now(),
 ): PolicyConditions {
-  const nodes = policy.status?.nodes ?? [];
   const armed = invalid === undefined ? nodes.reduce((sum, node) => sum + node.armed, 0) : 0;
   const allProblems = nodes.flatMap((node) =>
     (node.traps ?? []).flatMap((trap) => trap.problems ?? [])
@@ -94,18 +99,34 @@ export function policyConditions(
           "False",
           REASON_BLOCK_NOT_ENFORCED,
           `block traps only alert on ${
-            unenforced.map((n) => `${n.node} (${n.backend ?? "no backend"})`).join(", ")
+            someOf(unenforced.map((n) => `${n.node} (${n.backend ?? "no backend"})`))
           }: opens are denied only on the lsm backend`.slice(0, 1024),
           now,
         ),
     );
   }
-  return { armed, conditions };
+  // Each report counts all its containers not armed; its problem lists are capped.
+  const notArmed = invalid === undefined
+    ? nodes.reduce((sum, node) => sum + (node.notArmed ?? 0), 0)
+    : 0;
+  return { armed, notArmed, nodeCount: nodes.length, conditions };
+}
+
+/** The first few names, and how many more: a message that does not grow with the cluster. */
+function someOf(names: readonly string[], shown = 5): string {
+  const more = names.length - shown;
+  return names.slice(0, shown).join(", ") + (more > 0 ? ` and ${more} more` : "");
 }
 
 /** Whether applying `next` would change nothing in the policy's status. */
 export function conditionsCurrent(policy: KivePolicyV2, next: PolicyConditions): boolean {
-  if (policy.status?.armed !== next.armed) return false;
+  const status = policy.status;
+  if (
+    status?.armed !== next.armed || status.notArmed !== next.notArmed ||
+    status.nodeCount !== next.nodeCount
+  ) {
+    return false;
+  }
   const current = policy.status?.conditions ?? [];
   if (current.length !== next.conditions.length) return false;
   return next.conditions.every((c) => {

@@ -1,8 +1,8 @@
 /**
- * What the agent writes on KivePolicies: its node's entry of `status.nodes` (server-side apply
- * with a field manager per node, so agents never overwrite each other), the policy-wide
- * `status.armed` and `Ready` condition (one writer at a time), and the release of the
- * finalizer once no kernel can still report a deleted policy.
+ * What the agent writes on KivePolicies: the policy-wide totals and conditions, summed from the
+ * nodes' reports (one writer at a time), and the release of the finalizer once no kernel can
+ * still report a deleted policy. Each node's own detail is its KiveNodeReport
+ * (node_reports.ts).
  *
  * @module
  */
@@ -12,14 +12,23 @@ import {
   PatchStrategy,
   setHeaderOptions,
 } from "@kubernetes/client-node";
-import { FINALIZER, GROUP, type KivePolicyV2, PLURAL } from "../api/mod.ts";
+import {
+  FINALIZER,
+  GROUP,
+  type KiveNodeReport,
+  type KivePolicyV2,
+  NODE_REPORT_PLURAL,
+  NODE_REPORT_VERSION,
+  type NodeReportBody,
+  PLURAL,
+  POLICY_UID_LABEL,
+} from "../api/mod.ts";
 import { apiStatus, serverSideApplyOptions } from "../kube/mod.ts";
 import type { Logger } from "./log.ts";
-import type { nodeStatusEntries } from "./status.ts";
 import { conditionsCurrent, policyConditions } from "./conditions.ts";
+import { FIELD_MANAGER_PREFIX } from "./node_reports.ts";
 
-/** Field managers of the agent's server-side applies start with this. */
-export const FIELD_MANAGER_PREFIX = "kivebpf-agent";
+export { FIELD_MANAGER_PREFIX } from "./node_reports.ts";
 
 /** Status reason: the trap file is planted, but the kernel refused to arm its inode. */
 export const REASON_ARM_FAILED = "ArmFailed";
@@ -42,86 +51,13 @@ export interface PolicyStatusWriterOptions {
   describe: (error: unknown) => string;
 }
 
-/** Writes one node's share of the KivePolicy status, and the policy-wide parts. */
+/** Writes the policy-wide status and releases finalizers. */
 export class PolicyStatusWriter {
   readonly #o: PolicyStatusWriterOptions;
-  /** The last status applied per policy uid, to skip applies that change nothing. */
-  #applied = new Map<string, string>();
 
   /** @param options The node, the clients and the log. */
   constructor(options: PolicyStatusWriterOptions) {
     this.#o = options;
-  }
-
-  /**
-   * Applies this node's entry of each policy's `status.nodes` (server-side apply with this
-   * node's field manager), and an empty status where this node no longer reports; skips what
-   * did not change since the last apply.
-   *
-   * @param entries This node's entry per policy uid (see nodeStatusEntries).
-   * @param policies The live policies.
-   * @param deleting The policies being deleted.
-   */
-  async writeNodeStatus(
-    entries: ReturnType<typeof nodeStatusEntries>,
-    policies: readonly KivePolicyV2[],
-    deleting: readonly KivePolicyV2[],
-  ): Promise<void> {
-    const live = new Set(policies.map((p) => p.metadata.uid ?? ""));
-    const targets = new Map<string, { namespace: string; name: string; status: unknown }>();
-    for (const [uid, { policy, entry }] of entries) {
-      if (live.has(uid)) {
-        targets.set(uid, {
-          namespace: policy.namespace,
-          name: policy.name,
-          status: { nodes: [entry] },
-        });
-      }
-    }
-    // Policies this node reported on before but no longer matches, or that are being deleted:
-    // apply an empty status to drop this node's entry.
-    for (const policy of [...policies, ...deleting]) {
-      const uid = policy.metadata.uid ?? "";
-      if (!targets.has(uid) && this.#applied.has(uid) || policy.metadata.deletionTimestamp) {
-        if (!targets.has(uid)) {
-          targets.set(uid, {
-            namespace: policy.metadata.namespace ?? "",
-            name: policy.metadata.name ?? "",
-            status: undefined,
-          });
-        }
-      }
-    }
-    for (const uid of this.#applied.keys()) {
-      if (!live.has(uid) && !deleting.some((p) => p.metadata.uid === uid)) {
-        this.#applied.delete(uid);
-      }
-    }
-    for (const [uid, { namespace, name, status }] of targets) {
-      const text = JSON.stringify(status ?? null);
-      if (this.#applied.get(uid) === text) continue;
-      const body: Record<string, unknown> = {
-        apiVersion: `${GROUP}/v2alpha1`,
-        kind: "KivePolicy",
-        metadata: { name, namespace, uid },
-      };
-      if (status) body.status = status;
-      try {
-        await this.#applyStatus(
-          namespace,
-          name,
-          body,
-          `${FIELD_MANAGER_PREFIX}-${this.#o.nodeName}`,
-        );
-        this.#applied.set(uid, text);
-      } catch (error) {
-        if (apiStatus(error) === 404 || apiStatus(error) === 409) continue;
-        this.#o.log.warn("cannot update KivePolicy status", {
-          policy: `${namespace}/${name}`,
-          error: this.#o.describe(error),
-        });
-      }
-    }
   }
 
   /** Server-side applies a KivePolicy status with one field manager, taking over its fields. */
@@ -147,18 +83,21 @@ export class PolicyStatusWriter {
   }
 
   /**
-   * Sums the nodes' entries into `status.armed` and the conditions (conditions.ts), applied
-   * with a field manager of its own so it never touches the nodes' entries.
+   * Sums the nodes' reports into the totals and the conditions (conditions.ts), applied with a
+   * field manager of its own; skips policies whose status would not change.
    *
    * @param policies Every policy, valid or not.
+   * @param reports The nodes' reports, by policy uid.
    * @param invalid The problems of each policy whose stored spec is refused, by uid.
    */
   async writeConditions(
     policies: readonly KivePolicyV2[],
+    reports: ReadonlyMap<string, readonly NodeReportBody[]>,
     invalid: ReadonlyMap<string, string> = new Map(),
   ): Promise<void> {
     for (const policy of policies) {
-      const next = policyConditions(policy, invalid.get(policy.metadata.uid ?? ""));
+      const uid = policy.metadata.uid ?? "";
+      const next = policyConditions(policy, reports.get(uid) ?? [], invalid.get(uid));
       if (conditionsCurrent(policy, next)) continue;
       try {
         const { name, namespace } = policy.metadata;
@@ -168,6 +107,8 @@ export class PolicyStatusWriter {
           metadata: { name, namespace },
           status: {
             armed: next.armed,
+            notArmed: next.notArmed,
+            nodeCount: next.nodeCount,
             observedGeneration: policy.metadata.generation,
             conditions: next.conditions,
           },
@@ -183,14 +124,31 @@ export class PolicyStatusWriter {
   }
 
   /**
-   * Whether no other node can still report the policy: each other node's status entry is on
-   * this kernel, which this agent leads and has just disarmed, or on a kernel whose Lease has
+   * Whether no other node can still report the policy: each other node's report is on this
+   * kernel, which this agent leads and has just disarmed, or on a kernel whose Lease has
    * expired. Such a kernel may still hold the trap in pinned programs; the agent that adopts
    * them disarms it at its first sync (the policy is gone), and until then its accesses have
-   * no policy left to alert to.
+   * no policy left to alert to. A node drops its report once it has disarmed.
    */
   async #othersDisarmed(policy: KivePolicyV2, leading: boolean): Promise<boolean> {
-    for (const entry of policy.status?.nodes ?? []) {
+    let reports: KiveNodeReport[];
+    try {
+      const list = await this.#o.custom.listNamespacedCustomObject({
+        group: GROUP,
+        version: NODE_REPORT_VERSION,
+        namespace: policy.metadata.namespace ?? "",
+        plural: NODE_REPORT_PLURAL,
+        labelSelector: `${POLICY_UID_LABEL}=${policy.metadata.uid ?? ""}`,
+      }) as { items?: KiveNodeReport[] };
+      reports = list.items ?? [];
+    } catch (error) {
+      this.#o.log.warn("cannot list the KiveNodeReports of a policy being deleted", {
+        policy: `${policy.metadata.namespace}/${policy.metadata.name}`,
+        error: this.#o.describe(error),
+      });
+      return false;
+    }
+    for (const entry of reports) {
       if (entry.node === this.#o.nodeName) continue;
       if (entry.kernelId === this.#o.kernelId && leading) continue;
       if (entry.kernelId && !(await this.#kernelLeaseLive(entry.kernelId))) continue;
@@ -216,7 +174,7 @@ export class PolicyStatusWriter {
 
   /**
    * Removes our finalizer from a policy being deleted once no node reports traps for it any
-   * more (each node drops its status entry after disarming).
+   * more (each node deletes its report after disarming).
    *
    * @param deleting The policies being deleted.
    * @param here The policies this node still has files planted for, and whether it leads.

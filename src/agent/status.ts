@@ -1,11 +1,12 @@
 /**
- * What one node reports in `KivePolicy.status.nodes[]`: per trap, the containers armed and the
- * reasons others are not. Each node applies only its own list entry with its own field
- * manager (server-side apply), so agents never overwrite each other.
+ * What one node reports on each policy (its `KiveNodeReport`): per trap, the containers armed,
+ * the reasons others are not, and what containers did to the files. Each node writes only its
+ * own reports.
  *
  * @module
  */
 import type { PolicyRef, TrapProblem, TrapTarget } from "./desired.ts";
+import { REASON_BLOCK_NOT_ENFORCED } from "./conditions.ts";
 import type { TrapChange } from "./trap_changes.ts";
 
 /** The outcome of planting one target. */
@@ -20,6 +21,8 @@ export interface NodeStatusEntry {
   backend?: string;
   observedGeneration: number;
   armed: number;
+  /** Matching containers where a trap is not armed (all of them; `problems` lists 32 per trap). */
+  notArmed: number;
   traps: {
     index: number;
     path: string;
@@ -77,6 +80,7 @@ export function nodeStatusEntries(
           backend,
           observedGeneration: policy.generation,
           armed: 0,
+          notArmed: 0,
           traps: [],
         },
       };
@@ -93,9 +97,12 @@ export function nodeStatusEntries(
     return trap;
   };
   const addProblem = (
+    entry: NodeStatusEntry,
     trap: NodeStatusEntry["traps"][number],
     problem: NonNullable<NodeStatusEntry["traps"][number]["problems"]>[number],
   ) => {
+    // A block the backend cannot enforce is armed to alert: reported, but armed.
+    if (problem.reason !== REASON_BLOCK_NOT_ENFORCED) entry.notArmed++;
     trap.problems ??= [];
     if (trap.problems.length < MAX_PROBLEMS) trap.problems.push(problem);
   };
@@ -106,7 +113,7 @@ export function nodeStatusEntries(
       trap.armed++;
       entry.armed++;
     } else {
-      addProblem(trap, {
+      addProblem(entry, trap, {
         pod: outcome.target.pod.name,
         namespace: outcome.target.pod.namespace,
         container: outcome.target.container.name,
@@ -118,7 +125,7 @@ export function nodeStatusEntries(
   for (const problem of problems) {
     const entry = entryFor(problem.policy);
     const trap = trapFor(entry, problem.trapIndex, problem.path);
-    addProblem(trap, {
+    addProblem(entry, trap, {
       pod: problem.pod.name,
       namespace: problem.pod.namespace,
       container: problem.container,

@@ -1,11 +1,13 @@
 /**
- * The three watches of a node agent: every KivePolicy, the pods of its node, and the
- * registration ConfigMaps of its kernel. Each event only schedules a reconcile.
+ * The watches of a node agent: every KivePolicy, the pods of its node, the registration
+ * ConfigMaps of its kernel, and (started only while this agent writes the policy-wide status)
+ * every KiveNodeReport. Each event only schedules a reconcile; a policy update that changes
+ * nothing the agent acts on (a status write) schedules none.
  *
  * @module
  */
 import type { KubernetesListObject, KubernetesObject } from "@kubernetes/client-node";
-import { GROUP, PLURAL } from "../api/mod.ts";
+import { GROUP, NODE_REPORT_PLURAL, NODE_REPORT_VERSION, PLURAL } from "../api/mod.ts";
 import { ResourceWatcher } from "../kube/mod.ts";
 import type { NodeAgentOptions } from "./agent_options.ts";
 import { describe } from "./describe.ts";
@@ -16,6 +18,18 @@ export interface AgentWatches {
   policies: ResourceWatcher<KubernetesObject>;
   pods: ResourceWatcher<KubernetesObject>;
   peers: ResourceWatcher<KubernetesObject>;
+  /** Every KiveNodeReport, for the agent that writes the policies' totals. */
+  reports: ResourceWatcher<KubernetesObject>;
+}
+
+/**
+ * What the agents act on in a policy: its spec (generation), its deletion and its finalizers.
+ * A status write changes none of them, so it wakes no agent (the writer of the totals reads
+ * the status from the cache, which every update refreshes).
+ */
+export function policySignature(object: KubernetesObject): string {
+  const { metadata } = object;
+  return JSON.stringify([metadata?.generation, metadata?.deletionTimestamp, metadata?.finalizers]);
 }
 
 /**
@@ -23,7 +37,7 @@ export interface AgentWatches {
  *
  * @param options The agent's node, namespace, kernel and clients.
  * @param onChange Called on every event of any watch.
- * @returns The three watches.
+ * @returns The watches.
  */
 export function agentWatches(options: NodeAgentOptions, onChange: () => void): AgentWatches {
   const { kubeConfig, custom, core } = options.apis;
@@ -40,6 +54,7 @@ export function agentWatches(options: NodeAgentOptions, onChange: () => void): A
         KubernetesListObject<KubernetesObject>
       >,
     onChange,
+    signature: policySignature,
     onError: onError("KivePolicies"),
     relistSeconds: options.relistSeconds,
   });
@@ -63,5 +78,17 @@ export function agentWatches(options: NodeAgentOptions, onChange: () => void): A
     onError: onError("registration ConfigMaps"),
     relistSeconds: options.relistSeconds,
   });
-  return { policies, pods, peers };
+  const reports = new ResourceWatcher(kubeConfig, {
+    path: `/apis/${GROUP}/${NODE_REPORT_VERSION}/${NODE_REPORT_PLURAL}`,
+    list: () =>
+      custom.listClusterCustomObject({
+        group: GROUP,
+        version: NODE_REPORT_VERSION,
+        plural: NODE_REPORT_PLURAL,
+      }) as Promise<KubernetesListObject<KubernetesObject>>,
+    onChange,
+    onError: onError("KiveNodeReports"),
+    relistSeconds: options.relistSeconds,
+  });
+  return { policies, pods, peers, reports };
 }

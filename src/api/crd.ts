@@ -19,6 +19,12 @@ import {
   VERSIONS,
 } from "./policy.ts";
 import type { JsonObject } from "./convert.ts";
+import {
+  NODE_REPORT_KIND,
+  NODE_REPORT_PLURAL,
+  NODE_REPORT_VERSION,
+  NodeReportBody,
+} from "./node_report.ts";
 
 /** Where the API server reaches the conversion webhook inside the cluster. */
 export interface WebhookService {
@@ -83,6 +89,12 @@ const printerColumns = [
     type: "integer",
     jsonPath: ".status.armed",
     description: "(trap, container) pairs armed, all nodes",
+  },
+  {
+    name: "Nodes",
+    type: "integer",
+    jsonPath: ".status.nodeCount",
+    description: "Nodes reporting (one KiveNodeReport each)",
   },
   {
     name: "Reason",
@@ -160,6 +172,63 @@ export function buildCrd(options: BuildCrdOptions = {}): JsonObject {
         strategy: "Webhook",
         webhook: { conversionReviewVersions: ["v1"], clientConfig },
       },
+    },
+  };
+}
+
+/**
+ * Builds the `kivenodereports.kivebpf.san7o.github.io` CRD: one object per (policy, node), the
+ * per-node detail a policy's status does not carry.
+ *
+ * @returns The CRD as a plain object.
+ */
+export function buildNodeReportCrd(): JsonObject {
+  const body = toCrdSchema(NodeReportBody) as { properties: JsonObject; required?: string[] };
+  return {
+    apiVersion: "apiextensions.k8s.io/v1",
+    kind: "CustomResourceDefinition",
+    metadata: {
+      name: `${NODE_REPORT_PLURAL}.${GROUP}`,
+      labels: { "app.kubernetes.io/name": "kivebpf" },
+    },
+    spec: {
+      group: GROUP,
+      names: {
+        kind: NODE_REPORT_KIND,
+        listKind: `${NODE_REPORT_KIND}List`,
+        plural: NODE_REPORT_PLURAL,
+        singular: NODE_REPORT_KIND.toLowerCase(),
+        shortNames: ["knr"],
+        categories: ["kivebpf"],
+      },
+      scope: "Namespaced",
+      versions: [{
+        name: NODE_REPORT_VERSION,
+        served: true,
+        storage: true,
+        schema: {
+          openAPIV3Schema: {
+            type: "object",
+            description:
+              "What one node's agent reports about one KivePolicy (written by the agent).",
+            properties: {
+              apiVersion: { type: "string" },
+              kind: { type: "string" },
+              metadata: { type: "object" },
+              ...body.properties,
+            },
+            required: body.required ?? [],
+          },
+        },
+        additionalPrinterColumns: [
+          { name: "Policy", type: "string", jsonPath: ".policy.name" },
+          { name: "Node", type: "string", jsonPath: ".node" },
+          { name: "Armed", type: "integer", jsonPath: ".armed" },
+          { name: "Not armed", type: "integer", jsonPath: ".notArmed" },
+          { name: "Backend", type: "string", jsonPath: ".backend", priority: 1 },
+          { name: "Age", type: "date", jsonPath: ".metadata.creationTimestamp" },
+        ],
+      }],
     },
   };
 }

@@ -5,6 +5,7 @@
  * @module
  */
 export * from "./policy.ts";
+export * from "./node_report.ts";
 export {
   formatProblems,
   type PolicyProblem,
@@ -15,6 +16,7 @@ export { convertPolicy, type JsonObject, V2_FIELDS_ANNOTATION } from "./convert.
 export {
   buildCrd,
   type BuildCrdOptions,
+  buildNodeReportCrd,
   DEFAULT_CONVERSION_SERVICE,
   toCrdSchema,
   type WebhookService,

@@ -1,6 +1,8 @@
 /**
- * The `status` subresource of a KivePolicy, the same in every version: conditions, the total
- * armed, and one entry per node with each trap's armed count, problems and changes.
+ * What the agents report. The `status` subresource of a KivePolicy, the same in every version,
+ * holds only totals and conditions, so its size does not grow with the number of nodes; each
+ * node's detail (per trap: containers armed, problems, changes) is its own `KiveNodeReport`
+ * object, one per (policy, node), in the policy's namespace.
  *
  * @module
  */
@@ -38,7 +40,7 @@ const trapChange = z.object({
 });
 
 /** What one node reports about one trap. */
-const trapStatus = z.object({
+export const TrapReport = z.object({
   index: z.number().int().min(0).meta({ description: "Position of the trap in spec.traps." }),
   path: z.string(),
   armed: z.number().int().min(0).meta({
@@ -52,35 +54,21 @@ const trapStatus = z.object({
   }),
 });
 
-/** What the agent of one node reports; each node applies only its own entry. */
-const nodeStatus = z.object({
-  node: z.string(),
-  kernelId: z.string().optional(),
-  backend: z.string().optional(),
-  observedGeneration: z.number().int().optional(),
-  armed: z.number().int().min(0),
-  alerts: z.number().int().min(0).optional(),
-  traps: z.array(trapStatus).optional().meta({
-    "x-kubernetes-list-type": "map",
-    "x-kubernetes-list-map-keys": ["index"],
-  }),
-  updated: z.string().optional(),
-});
-
 /** The `status` subresource, the same in every version. */
 export const PolicyStatus = z.object({
   observedGeneration: z.number().int().optional(),
   armed: z.number().int().min(0).optional().meta({
     description: "(trap, container) pairs armed on all nodes together.",
   }),
+  notArmed: z.number().int().min(0).optional().meta({
+    description: "(trap, container) pairs not armed, on all nodes together (see KiveNodeReports).",
+  }),
+  nodeCount: z.number().int().min(0).optional().meta({
+    description: "Nodes whose agent reports matching containers (one KiveNodeReport each).",
+  }),
   conditions: z.array(condition).optional().meta({
     "x-kubernetes-list-type": "map",
     "x-kubernetes-list-map-keys": ["type"],
-  }),
-  nodes: z.array(nodeStatus).optional().meta({
-    description: "One entry per node whose agent has matching containers.",
-    "x-kubernetes-list-type": "map",
-    "x-kubernetes-list-map-keys": ["node"],
   }),
 });
 /** A parsed policy status. */

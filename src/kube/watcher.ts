@@ -26,6 +26,11 @@ export interface ResourceWatcherOptions<T extends KubernetesObject> {
   fieldSelector?: string;
   /** Called after any add, update, delete or relist. */
   onChange: () => void;
+  /**
+   * What of an object its consumer acts on: an update that leaves it the same (a status
+   * write, say) does not call `onChange`. The cache is updated either way.
+   */
+  signature?: (object: T) => string;
   /** Called with errors before each restart, for logs and metrics. */
   onError?: (error: unknown) => void;
   /** Relist from scratch this often. Default 300 s. */
@@ -57,6 +62,8 @@ export class ResourceWatcher<T extends KubernetesObject> {
   readonly #options: ResourceWatcherOptions<T>;
   #current?: Instance<T>;
   #synced = false;
+  /** The last signature seen per uid (with `signature`). */
+  readonly #signatures = new Map<string, string>();
   #stopped = false;
   #backoffMs: number;
   #restartTimer?: ReturnType<typeof setTimeout>;
@@ -114,12 +121,25 @@ export class ResourceWatcher<T extends KubernetesObject> {
       this.#options.fieldSelector,
     );
     const instance: Instance<T> = { listWatch, live: false };
-    const changed = () => {
-      if (this.#current === instance) this.#options.onChange();
+    const { signature } = this.#options;
+    const seen = this.#signatures;
+    const changed = (object: T, kind: "add" | "update" | "delete") => {
+      if (this.#current !== instance) return;
+      const uid = object?.metadata?.uid;
+      if (signature && uid) {
+        if (kind === "delete") seen.delete(uid);
+        else {
+          const next = signature(object);
+          const same = kind === "update" && seen.get(uid) === next;
+          seen.set(uid, next);
+          if (same) return;
+        }
+      }
+      this.#options.onChange();
     };
-    listWatch.on("add", changed);
-    listWatch.on("update", changed);
-    listWatch.on("delete", changed);
+    listWatch.on("add", (object) => changed(object, "add"));
+    listWatch.on("update", (object) => changed(object, "update"));
+    listWatch.on("delete", (object) => changed(object, "delete"));
     listWatch.on("error", (error) => {
       // ListWatch does not retry after an error; a live instance is replaced by a relist, one
       // still starting fails its start (which retries with backoff).

@@ -1,12 +1,15 @@
 import assert from "node:assert/strict";
-import type { KivePolicyV2 } from "../../src/api/mod.ts";
-import { conditionsCurrent, policyConditions } from "../../src/agent/conditions.ts";
+import type { KivePolicyV2, NodeReportBody } from "../../src/api/mod.ts";
+import { conditionsCurrent, policyConditions as conditionsOf } from "../../src/agent/conditions.ts";
+
+/** The reports each test policy's nodes wrote. */
+const reportsOf = new WeakMap<KivePolicyV2, NodeReportBody[]>();
 
 function policy(
   actions: string[],
   nodes: { node: string; backend?: string; armed: number; reasons: string[] }[],
 ): KivePolicyV2 {
-  return {
+  const object = {
     apiVersion: "kivebpf.san7o.github.io/v2alpha1",
     kind: "KivePolicy",
     metadata: { name: "p", namespace: "ns", uid: "u", generation: 3 },
@@ -14,20 +17,29 @@ function policy(
       alertVersion: "v2alpha1",
       traps: actions.map((action) => ({ path: "/x", action, matchAny: [{ pod: "*" }] })),
     },
-    status: {
-      nodes: nodes.map((n) => ({
-        node: n.node,
-        backend: n.backend,
-        armed: n.armed,
-        traps: [{
-          index: 0,
-          path: "/x",
-          armed: n.armed,
-          problems: n.reasons.map((reason) => ({ pod: "pod", namespace: "default", reason })),
-        }],
-      })),
-    },
   } as unknown as KivePolicyV2;
+  reportsOf.set(
+    object,
+    nodes.map((n) => ({
+      policy: { name: "p", uid: "u" },
+      node: n.node,
+      backend: n.backend,
+      armed: n.armed,
+      notArmed: n.reasons.filter((r) => r !== "BlockNotEnforced").length,
+      traps: [{
+        index: 0,
+        path: "/x",
+        armed: n.armed,
+        problems: n.reasons.map((reason) => ({ pod: "pod", namespace: "default", reason })),
+      }],
+    })),
+  );
+  return object;
+}
+
+/** The conditions of a test policy from its nodes' reports. */
+function policyConditions(p: KivePolicyV2, invalid?: string, now?: number) {
+  return conditionsOf(p, reportsOf.get(p) ?? [], invalid, now);
 }
 
 const byType = (result: ReturnType<typeof policyConditions>) =>
@@ -91,15 +103,35 @@ Deno.test("conditionsCurrent() skips an apply that changes nothing; lastTransiti
   assert.ok(!conditionsCurrent(p, first));
   const stored = {
     ...p,
-    status: { ...p.status, armed: first.armed, conditions: first.conditions },
-  };
-  assert.ok(conditionsCurrent(stored as KivePolicyV2, policyConditions(stored as KivePolicyV2)));
-  stored.status.nodes![0].armed = 2;
+    status: {
+      armed: first.armed,
+      notArmed: first.notArmed,
+      nodeCount: first.nodeCount,
+      conditions: first.conditions,
+    },
+  } as KivePolicyV2;
+  reportsOf.set(stored, reportsOf.get(p)!);
+  assert.ok(conditionsCurrent(stored, policyConditions(stored)));
+  reportsOf.get(stored)![0].armed = 2;
   const later = policyConditions(
-    stored as KivePolicyV2,
+    stored,
     undefined,
     Date.parse("2026-06-01T00:00:00Z"),
   );
-  assert.ok(!conditionsCurrent(stored as KivePolicyV2, later));
+  assert.ok(!conditionsCurrent(stored, later));
   assert.equal(later.conditions[0].lastTransitionTime, "2026-01-01T00:00:00Z", "still True");
+});
+
+Deno.test("policyConditions(): totals count every node's containers, and messages name a few nodes only", () => {
+  const nodes = Array.from({ length: 40 }, (_, i) => ({
+    node: `node-${i}`,
+    backend: "tracepoint",
+    armed: 2,
+    reasons: ["BlockNotEnforced", "FileMissing"],
+  }));
+  const result = policyConditions(policy(["block"], nodes));
+  assert.deepEqual([result.armed, result.notArmed, result.nodeCount], [80, 40, 40]);
+  const block = result.conditions.find((c) => c.type === "BlockEnforced")!;
+  assert.match(block.message, /node-4 \(tracepoint\) and 35 more: /);
+  assert.ok(block.message.length < 300, "bounded whatever the number of nodes");
 });

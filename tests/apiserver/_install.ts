@@ -5,7 +5,13 @@
  *
  * @module
  */
-import { buildCrd, GROUP, PLURAL } from "../../src/api/mod.ts";
+import {
+  buildCrd,
+  buildNodeReportCrd,
+  GROUP,
+  NODE_REPORT_PLURAL,
+  PLURAL,
+} from "../../src/api/mod.ts";
 import { buildValidatingWebhook, VALIDATING_WEBHOOK_NAME } from "../../src/webhook/mod.ts";
 import { freePort, TestKube } from "../_support/kube.ts";
 import { makeTestTls } from "../_support/tls.ts";
@@ -83,16 +89,26 @@ export async function installApi(): Promise<InstalledApi> {
     `/apis/admissionregistration.k8s.io/v1/validatingwebhookconfigurations/${VALIDATING_WEBHOOK_NAME}`,
     buildValidatingWebhook({ url: `${base}/validate`, caBundle }),
   );
-  await waitFor("the CRD to be established", async () => {
-    const crd = await kube.ok(
-      "GET",
-      `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${crdName}`,
-    );
-    // deno-lint-ignore no-explicit-any
-    return crd.status?.conditions?.some((c: any) => c.type === "Established" && c.status === "True")
-      ? true
-      : undefined;
-  });
+  const reportCrdName = `${NODE_REPORT_PLURAL}.${GROUP}`;
+  await apply(
+    kube,
+    `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${reportCrdName}`,
+    buildNodeReportCrd(),
+  );
+  for (const name of [crdName, reportCrdName]) {
+    await waitFor(`the CRD ${name} to be established`, async () => {
+      const crd = await kube.ok(
+        "GET",
+        `/apis/apiextensions.k8s.io/v1/customresourcedefinitions/${name}`,
+      );
+      // deno-lint-ignore no-explicit-any
+      return crd.status?.conditions?.some((c: any) =>
+          c.type === "Established" && c.status === "True"
+        )
+        ? true
+        : undefined;
+    });
+  }
   for (const namespace of ["kivebpf-system", "shop"]) {
     await apply(kube, `/api/v1/namespaces/${namespace}`, {
       apiVersion: "v1",

@@ -72,11 +72,19 @@ export async function deletePolicy(name: string): Promise<void> {
   );
 }
 
-/** A node's entry of a policy's `status.nodes`. */
-export async function nodeStatus(policy: string, node: string) {
-  const object = await kube.ok("GET", policyPath(policy));
+/**
+ * A node's report on a policy (its `KiveNodeReport`), found as a user would: by the policy's
+ * label; undefined while there is none.
+ */
+export async function nodeStatus(policy: string, node: string, namespace = NS) {
+  const list = await kube.ok(
+    "GET",
+    `/apis/${GROUP}/v2alpha1/namespaces/${namespace}/kivenodereports?labelSelector=${
+      encodeURIComponent(`${GROUP}/policy=${policy}`)
+    }`,
+  );
   // deno-lint-ignore no-explicit-any
-  return (object.status?.nodes ?? []).find((entry: any) => entry.node === node);
+  return (list.items ?? []).find((report: any) => report.node === node);
 }
 
 /** lstat of a path inside a container, from the host. */
