@@ -29,7 +29,12 @@ import { agentWatches } from "./watches.ts";
 import { PassTimer } from "./pass_timer.ts";
 import { takeInPolicies } from "./policy_intake.ts";
 import { type Planted, plantTargets } from "./planting.ts";
-import { KERNEL_LABEL, peerRegistrations, RegistrationPublisher } from "./registrations.ts";
+import {
+  KERNEL_LABEL,
+  kernelShared,
+  peerRegistrations,
+  RegistrationPublisher,
+} from "./registrations.ts";
 import { nodeStatusEntries } from "./status.ts";
 import { PodEvents } from "./pod_events.ts";
 import { addSignals, TrapChangeReporter, type TrapSignals } from "./trap_changes.ts";
@@ -311,7 +316,7 @@ export class NodeAgent {
     const registrations = [...this.#planted.values()].flatMap((p) =>
       p.registration ? [p.registration, ...p.retained] : p.retained
     );
-    await this.#stage("publish", () => this.#publisher.publish(registrations));
+    await this.#stage("publish", () => this.#handOver(registrations));
     if (this.#leading) {
       const live = new Set(policies.map((p) => p.metadata.uid ?? ""));
       await this.#stage("kernel", () => this.#syncKernel(registrations, live));
@@ -350,6 +355,20 @@ export class NodeAgent {
       signals,
       onChange: (target, change) => this.#changes.report(target, change),
     });
+  }
+
+  /**
+   * Hands this node's registrations to its kernel's leader through ConfigMaps, where another
+   * agent shares the kernel (kind, nested clusters): a follower always, the leader too so that
+   * a successor can arm its node's traps. A leader alone on its kernel, the common case, writes
+   * none. Nothing is decided before the Lease has been read.
+   */
+  #handOver(registrations: readonly TrapRegistration[]): Promise<void> {
+    if (!this.#elector.leaderKnown && !this.#leading) return Promise.resolve();
+    if (!this.#leading || kernelShared(this.#peers.list(), this.#o.nodeName)) {
+      return this.#publisher.publish(registrations);
+    }
+    return this.#publisher.withdraw();
   }
 
   /**

@@ -17,10 +17,10 @@ import {
   NODE_REPORT_KIND,
   NODE_REPORT_PLURAL,
   NODE_REPORT_VERSION,
+  nodeLabelValue,
   nodeReportName,
   POLICY_NAME_LABEL,
   POLICY_UID_LABEL,
-  shortTag,
 } from "../api/mod.ts";
 import { apiStatus, serverSideApplyOptions } from "../kube/mod.ts";
 import type { Logger } from "./log.ts";
@@ -48,11 +48,6 @@ interface Written {
   name: string;
   /** The applied body as JSON; empty for a report found at start and not yet rewritten. */
   text: string;
-}
-
-/** The label value that selects one node's reports (a hash where the name does not fit). */
-export function nodeLabelValue(node: string): string {
-  return asLabelValue(node) ?? `h-${shortTag(node)}`;
 }
 
 /** Writes and deletes this node's reports. */

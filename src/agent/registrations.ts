@@ -7,7 +7,7 @@
  */
 import type { CoreV1Api, V1ConfigMap } from "@kubernetes/client-node";
 import { z } from "zod";
-import { GROUP } from "../api/mod.ts";
+import { GROUP, NODE_LABEL, nodeLabelValue } from "../api/mod.ts";
 import { apiStatus, applyConfigMap } from "../kube/mod.ts";
 import type { TrapRegistration } from "./alert.ts";
 import type { Logger } from "./log.ts";
@@ -15,8 +15,8 @@ import { FIELD_MANAGER_PREFIX } from "./policy_status.ts";
 
 /** Label on each node's registration ConfigMap: the kernel it runs on. */
 export const KERNEL_LABEL = `${GROUP}/kernel-id`;
-/** Label on each node's registration ConfigMap: the node. */
-export const NODE_LABEL = `${GROUP}/node`;
+/** Label on each node's registration ConfigMap: the node (see nodeLabelValue). */
+export { NODE_LABEL } from "../api/mod.ts";
 const REGISTRATIONS_KEY = "registrations.json";
 /**
  * Registrations per ConfigMap are kept under this many bytes: the API server refuses requests
@@ -95,7 +95,7 @@ export function peerRegistrations(
 ): TrapRegistration[] {
   const all: TrapRegistration[] = [];
   for (const object of configMaps) {
-    if (object.metadata?.labels?.[NODE_LABEL] === nodeName) continue;
+    if (object.metadata?.labels?.[NODE_LABEL] === nodeLabelValue(nodeName)) continue;
     const configMap = object.metadata?.name;
     let entries: unknown;
     try {
@@ -128,6 +128,24 @@ export function peerRegistrations(
   }
   return all;
 }
+
+/**
+ * Whether another node's agent shares this kernel: it has a registration ConfigMap labelled
+ * with the kernel (followers always publish one, even empty).
+ *
+ * @param configMaps The registration ConfigMaps of this kernel.
+ * @param nodeName This node.
+ */
+export function kernelShared(configMaps: readonly V1ConfigMap[], nodeName: string): boolean {
+  const self = nodeLabelValue(nodeName);
+  return configMaps.some((c) => {
+    const node = c.metadata?.labels?.[NODE_LABEL];
+    return node !== undefined && node !== self;
+  });
+}
+
+/** What {@linkcode RegistrationPublisher} last wrote when it removed its ConfigMaps. */
+const WITHDRAWN = "\u0000withdrawn";
 
 /** Options of {@linkcode RegistrationPublisher}. */
 export interface RegistrationPublisherOptions {
@@ -197,6 +215,31 @@ export class RegistrationPublisher {
     }
   }
 
+  /**
+   * Removes this node's registration ConfigMaps (also one left by an earlier run): where no
+   * other agent shares the kernel, the leader needs no registrations from itself, and none is
+   * written. Does nothing once withdrawn, until the next publish.
+   */
+  async withdraw(): Promise<void> {
+    if (this.#published === WITHDRAWN) return;
+    try {
+      for (let index = 0; index < Math.max(this.#chunks, 1); index++) {
+        await this.#o.core.deleteNamespacedConfigMap({
+          name: this.#chunkName(index),
+          namespace: this.#o.namespace,
+        }).catch((error) => {
+          if (apiStatus(error) !== 404) throw error;
+        });
+      }
+      this.#chunks = 0;
+      this.#published = WITHDRAWN;
+    } catch (error) {
+      this.#o.log.warn("cannot remove this node's registrations", {
+        error: this.#o.describe(error),
+      });
+    }
+  }
+
   #chunkName(index: number): string {
     return `kivebpf-node-${this.#o.nodeName}${index === 0 ? "" : `-${index}`}`;
   }
@@ -208,7 +251,7 @@ export class RegistrationPublisher {
       namespace: this.#o.namespace,
       labels: {
         [KERNEL_LABEL]: this.#o.kernelId,
-        [NODE_LABEL]: this.#o.nodeName,
+        [NODE_LABEL]: nodeLabelValue(this.#o.nodeName),
         "app.kubernetes.io/name": "kivebpf",
       },
       data: { [REGISTRATIONS_KEY]: chunk },

@@ -89,6 +89,11 @@ export function shortTag(text: string): string {
   return hash.toString(16).padStart(16, "0");
 }
 
+/** The label value that names a node (a hash where its name does not fit a label). */
+export function nodeLabelValue(node: string): string {
+  return asLabelValue(node) ?? `h-${shortTag(node)}`;
+}
+
 /** A label value if `value` can be one (63 characters of [A-Za-z0-9._-], alnum at both ends). */
 export function asLabelValue(value: string): string | undefined {
   return /^(?:[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/.test(value) ? value : undefined;

@@ -1,7 +1,8 @@
 /**
  * Registration ConfigMaps against a real API server: user text the YAML reader of server-side
- * apply refuses (DEL, C1 controls) goes through intact, and one chunk the server refuses (an
- * entry too big for a ConfigMap) leaves the node's other registrations published.
+ * apply refuses (DEL, C1 controls) goes through intact, one chunk the server refuses (an entry
+ * too big for a ConfigMap) leaves the node's other registrations published, and a node alone on
+ * its kernel withdraws them all.
  */
 import assert from "node:assert/strict";
 import { CoreV1Api } from "@kubernetes/client-node";
@@ -9,6 +10,7 @@ import type { TrapRegistration } from "../../src/agent/alert.ts";
 import { createLogger } from "../../src/agent/log.ts";
 import {
   KERNEL_LABEL,
+  kernelShared,
   peerRegistrations,
   RegistrationPublisher,
 } from "../../src/agent/registrations.ts";
@@ -89,6 +91,33 @@ Deno.test("a chunk the API server refuses does not keep the other chunks from be
     assert.ok(warnings[0].includes("kivebpf-node-node-a-1"), warnings[0]);
     const published = (await readBack()).map((r) => r.ino).sort();
     assert.deepEqual(published, ["5001", "5003", "5004"]);
+  } finally {
+    await cleanup();
+  }
+});
+
+Deno.test("withdraw() removes every chunk; kernelShared() sees only other nodes' ConfigMaps", async () => {
+  const kernelId = `k-alone-${Date.now()}`;
+  const { publisher, readBack, cleanup } = await setup(kernelId);
+  const core = loadKubeConfig(Deno.env.get("KUBECONFIG")).makeApiClient(CoreV1Api);
+  const list = async () =>
+    (await core.listNamespacedConfigMap({
+      namespace: NS,
+      labelSelector: `${KERNEL_LABEL}=${kernelId}`,
+    })).items;
+  try {
+    // Two chunks (0.9 MB each at most), then withdrawn: nothing of this node is left.
+    const big = (i: number) => registration(i, { metadata: { blob: "y".repeat(600_000) } });
+    await publisher.publish([big(1), big(2)]);
+    assert.equal((await list()).length, 2);
+    assert.ok(!kernelShared(await list(), "node-a"), "its own ConfigMaps do not make it shared");
+    assert.ok(kernelShared(await list(), "node-b"), "node-b sees node-a on its kernel");
+    await publisher.withdraw();
+    assert.deepEqual(await list(), []);
+    assert.deepEqual(await readBack(), []);
+    await publisher.withdraw(); // once withdrawn, nothing more is sent
+    await publisher.publish([registration(3)]);
+    assert.deepEqual((await readBack()).map((r) => r.ino), ["5003"], "published again when asked");
   } finally {
     await cleanup();
   }

@@ -114,13 +114,27 @@ export async function withFixture(
     agents: [] as AgentProcess[],
     cleanups: [] as (() => Promise<unknown>)[],
   };
+  // The agents' hand-over ConfigMaps of an earlier test (its agents were killed) would make
+  // this test's lone agent think its kernel shared.
+  await dropRegistrationConfigMaps();
   try {
     await fn(fixture);
   } finally {
     for (const cleanup of fixture.cleanups.reverse()) await cleanup().catch(() => {});
     for (const agent of fixture.agents) await agent.stop("SIGKILL");
     for (const container of fixture.containers) await container[Symbol.asyncDispose]();
+    await dropRegistrationConfigMaps();
   }
+}
+
+/** Deletes every registration and armed-set ConfigMap in the agents' namespace. */
+async function dropRegistrationConfigMaps(): Promise<void> {
+  await kube.request(
+    "DELETE",
+    `/api/v1/namespaces/kivebpf-system/configmaps?labelSelector=${
+      encodeURIComponent(`${GROUP}/kernel-id`)
+    }`,
+  );
 }
 
 /** Starts a runc container that the fixture removes. */

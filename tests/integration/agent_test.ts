@@ -68,6 +68,19 @@ Deno.test("the seed's policy arms /secret.txt in the matching container only and
     assert.equal(ready.reason, "Armed");
     const table = await kubectl(["get", "kp", "-n", NS, "kive-sample-policy"]);
     assert.match(table.stdout, /kive-sample-policy\s+v1\s+True\s+1\s/);
+    // Per-node detail is a KiveNodeReport of its own, listed by the policy's label.
+    const reports = await kubectl([
+      "get",
+      "knr",
+      "-n",
+      NS,
+      "-l",
+      `${GROUP}/policy=kive-sample-policy`,
+    ]);
+    assert.match(
+      reports.stdout,
+      /kive-sample-policy\.node-a\s+kive-sample-policy\s+node-a\s+1\s+0\s/,
+    );
     assert.ok(file.isFile, "trap file created");
     assert.equal(file!.mode! & 0o7777, 0o444, "mode 444 read as octal: r--r--r--");
     assert.equal(await hostStat(other, "/secret.txt"), undefined, "non-matching pod has no trap");
@@ -75,6 +88,14 @@ Deno.test("the seed's policy arms /secret.txt in the matching container only and
       "the agent to lead and arm the kernel",
       () => agent.leading() && agent.stderrLines.some((l) => l.includes("kernel traps updated")),
     );
+    // Alone on its kernel, the leader hands no registrations over: no ConfigMap is written.
+    const handover = await kube.ok(
+      "GET",
+      `/api/v1/namespaces/kivebpf-system/configmaps?labelSelector=${
+        encodeURIComponent(`${GROUP}/node=node-a`)
+      }`,
+    );
+    assert.deepEqual(handover.items, []);
 
     const output = await nginx.execOk(["cat", "/secret.txt"]);
     assert.equal(output, "");
