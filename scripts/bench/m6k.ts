@@ -21,6 +21,7 @@ import { createPod, ensureNamespace } from "../../tests/integration/_cluster.ts"
 import { REPO } from "./_build.ts";
 import { readPidLines } from "./_proc.ts";
 import { cgroup2Mount, removeCgroupDir } from "./_cgroup.ts";
+import { pool, run, sleep } from "./_util.ts";
 
 /** What phase M6K measured. */
 export interface M6kResult {
@@ -71,35 +72,9 @@ export async function m6kUnavailable(): Promise<string | null> {
   return null;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
 function randomId(): string {
   const bytes = crypto.getRandomValues(new Uint8Array(32));
   return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
-}
-
-async function run(command: string, args: string[]): Promise<void> {
-  const out = await new Deno.Command(command, { args, stdout: "piped", stderr: "piped" })
-    .output();
-  if (!out.success) {
-    const text = new TextDecoder().decode(out.stderr).split("\n").slice(-30).join("\n");
-    throw new Error(`${command} ${args.join(" ")} failed (exit ${out.code}): ${text}`);
-  }
-}
-
-/** Runs `fn` over `items` with at most `limit` at a time. */
-async function pool<T>(items: T[], limit: number, fn: (item: T, i: number) => Promise<void>) {
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: Math.min(limit, items.length) }, async () => {
-      while (next < items.length) {
-        const i = next++;
-        await fn(items[i], i);
-      }
-    }),
-  );
 }
 
 function procStatusKiB(pid: number, field: string): number {

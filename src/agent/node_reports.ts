@@ -13,6 +13,7 @@ import {
   GROUP,
   type KiveNodeReport,
   type KivePolicyV2,
+  labelValueOf,
   NODE_LABEL,
   NODE_REPORT_KIND,
   NODE_REPORT_PLURAL,
@@ -134,7 +135,7 @@ export class NodeReportWriter {
   /** The report object of one policy. */
   #report(policy: PolicyRef, entry: NodeStatusEntry): KiveNodeReport {
     const labels: Record<string, string> = {
-      [POLICY_UID_LABEL]: policy.uid,
+      [POLICY_UID_LABEL]: labelValueOf(policy.uid),
       [NODE_LABEL]: nodeLabelValue(this.#o.nodeName),
       "app.kubernetes.io/name": "kivebpf",
     };

@@ -17,6 +17,7 @@ import {
   GROUP,
   type KiveNodeReport,
   type KivePolicyV2,
+  labelValueOf,
   NODE_REPORT_PLURAL,
   NODE_REPORT_VERSION,
   type NodeReportBody,
@@ -138,7 +139,7 @@ export class PolicyStatusWriter {
         version: NODE_REPORT_VERSION,
         namespace: policy.metadata.namespace ?? "",
         plural: NODE_REPORT_PLURAL,
-        labelSelector: `${POLICY_UID_LABEL}=${policy.metadata.uid ?? ""}`,
+        labelSelector: `${POLICY_UID_LABEL}=${labelValueOf(policy.metadata.uid ?? "")}`,
       }) as { items?: KiveNodeReport[] };
       reports = list.items ?? [];
     } catch (error) {

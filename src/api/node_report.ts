@@ -89,9 +89,17 @@ export function shortTag(text: string): string {
   return hash.toString(16).padStart(16, "0");
 }
 
-/** The label value that names a node (a hash where its name does not fit a label). */
+/**
+ * The label value that stands for a name or uid: itself where it fits a label value, else a
+ * hash of it (`h-` and 16 hex digits). Selectors use the same function.
+ */
+export function labelValueOf(text: string): string {
+  return asLabelValue(text) ?? `h-${shortTag(text)}`;
+}
+
+/** The label value that names a node (see {@linkcode labelValueOf}). */
 export function nodeLabelValue(node: string): string {
-  return asLabelValue(node) ?? `h-${shortTag(node)}`;
+  return labelValueOf(node);
 }
 
 /** A label value if `value` can be one (63 characters of [A-Za-z0-9._-], alnum at both ends). */

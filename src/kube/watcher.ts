@@ -124,18 +124,19 @@ export class ResourceWatcher<T extends KubernetesObject> {
     const { signature } = this.#options;
     const seen = this.#signatures;
     const changed = (object: T, kind: "add" | "update" | "delete") => {
-      if (this.#current !== instance) return;
+      // Signatures are recorded also from a list still starting (its adds), so that the first
+      // update after it is judged against them.
       const uid = object?.metadata?.uid;
+      let same = false;
       if (signature && uid) {
         if (kind === "delete") seen.delete(uid);
         else {
           const next = signature(object);
-          const same = kind === "update" && seen.get(uid) === next;
+          same = kind === "update" && seen.get(uid) === next;
           seen.set(uid, next);
-          if (same) return;
         }
       }
-      this.#options.onChange();
+      if (this.#current === instance && !same) this.#options.onChange();
     };
     listWatch.on("add", (object) => changed(object, "add"));
     listWatch.on("update", (object) => changed(object, "update"));

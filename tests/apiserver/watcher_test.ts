@@ -135,3 +135,50 @@ Deno.test("a silent connection (no FIN, no data) is abandoned and the watch reco
     await cleanup(core, run);
   }
 });
+
+Deno.test("with a signature, an update that leaves it the same wakes nobody, yet the cache has it", async () => {
+  const { core } = directApi();
+  const run = `signature-${Date.now()}`;
+  const labelSelector = `watch-test=${run}`;
+  let changes = 0;
+  const watcher = new ResourceWatcher<V1ConfigMap>(loadKubeConfig(Deno.env.get("KUBECONFIG")), {
+    path: `/api/v1/namespaces/${NS}/configmaps`,
+    labelSelector,
+    list: () => core.listNamespacedConfigMap({ namespace: NS, labelSelector }),
+    onChange: () => changes++,
+    // What the consumer acts on: the data, not the annotations (as status is to the agent).
+    signature: (object) => JSON.stringify(object.data ?? {}),
+  });
+  try {
+    await create(core, run, "one");
+    await watcher.start();
+    changes = 0;
+    const name = `${run}-one`;
+    const note = (text: string) =>
+      core.replaceNamespacedConfigMap({
+        name,
+        namespace: NS,
+        body: {
+          metadata: { name, labels: { "watch-test": run }, annotations: { note: text } },
+        },
+      });
+    await note("first");
+    await waitFor(
+      "the annotation in the cache",
+      () => watcher.list()[0]?.metadata?.annotations?.note === "first",
+    );
+    await sleep(300);
+    assert.equal(changes, 0, "an update the signature ignores calls no onChange");
+    await core.replaceNamespacedConfigMap({
+      name,
+      namespace: NS,
+      body: { metadata: { name, labels: { "watch-test": run } }, data: { k: "v" } },
+    });
+    await waitFor("a data change to call onChange", () => changes === 1);
+    await core.deleteNamespacedConfigMap({ name, namespace: NS });
+    await waitFor("the deletion to call onChange", () => changes === 2);
+  } finally {
+    await watcher.stop();
+    await cleanup(core, run);
+  }
+});
