@@ -6,6 +6,7 @@
  */
 import type { BlindWindowsResult } from "./blind_windows.ts";
 import type { M6kResult } from "./m6k.ts";
+import { type M8Row, renderM8 } from "./m8.ts";
 import type { Environment } from "./_env.ts";
 import type { MapMemory } from "./_proc.ts";
 import { fmt, fmtSummary, type Summary } from "./_stats.ts";
@@ -149,6 +150,10 @@ export interface Results {
   blindWindows?: BlindWindowsResult;
   /** Why BW did not run. */
   blindWindowsSkipped?: string;
+  /** Phase M8: status and registration traffic at N simulated nodes (scripts/bench/m8.ts). */
+  m8?: M8Row[];
+  /** Why M8 did not run. */
+  m8Skipped?: string;
 }
 
 /** A goal of the issue and whether this run meets it. */
@@ -713,6 +718,10 @@ export function renderMarkdown(r: Results): string {
   if (r.blindWindows) renderBlindWindows(out, r.blindWindows);
   else if (r.blindWindowsSkipped) {
     out.push("## BW blind windows", "", `Skipped: ${r.blindWindowsSkipped}.`, "");
+  }
+  if (r.m8 || r.m8Skipped) {
+    out.push("## M8 status and registrations at N simulated nodes", "");
+    out.push(r.m8 ? renderM8(r.m8) : `Skipped: ${r.m8Skipped}.`, "");
   }
   out.push("## Goals (issue 6)");
   out.push("");

@@ -7,7 +7,7 @@
  * Usage (root; BPF needs it):
  *
  *   deno run -A scripts/bench/bench.ts [--backend auto|lsm|fentry|kprobe|tracepoint]
- *       [--smoke] [--out DIR] [--only M1,M2,CG,M3,M4,M5,M6,M6K,BW] [--rounds N]
+ *       [--smoke] [--out DIR] [--only M1,M2,CG,M3,M4,M5,M6,M6K,BW,M8] [--rounds N]
  *       [--m6k-pods N] [--m6k-traps M] [--m6k-log-level debug|info]
  *
  * Writes DIR/results.md and DIR/results.json (DIR defaults to .cache/bench) and prints the
@@ -47,6 +47,7 @@ import { percentile, summarize } from "./_stats.ts";
 import { type Cgroup, createCgroup } from "./_cgroup.ts";
 import { blindWindows } from "./blind_windows.ts";
 import { m6k, m6kUnavailable } from "./m6k.ts";
+import { m8 } from "./m8.ts";
 
 /** How long and how often each measurement runs. */
 interface Profile {
@@ -71,6 +72,8 @@ interface Profile {
   /** Phase BW: runs of each scenario, and which scenarios (each takes about 45 s). */
   bwRounds: number;
   bwScenarios: string[];
+  /** Phase M8: simulated node counts. */
+  m8Nodes: number[];
 }
 
 const FULL: Profile = {
@@ -95,6 +98,7 @@ const FULL: Profile = {
   m6kTimeoutMs: 300_000,
   bwRounds: 3,
   bwScenarios: ["takeover", "restart", "upgrade", "outage"],
+  m8Nodes: [50, 500, 5000],
 };
 
 const SMOKE: Profile = {
@@ -116,6 +120,7 @@ const SMOKE: Profile = {
   m6kTimeoutMs: 60_000,
   bwRounds: 1,
   bwScenarios: ["upgrade"],
+  m8Nodes: [20],
 };
 
 /** Real trap files armed besides the synthetic keys (never opened by the M1 load). */
@@ -794,7 +799,7 @@ async function main(): Promise<void> {
   });
   if (values.help) {
     console.log(
-      "deno run -A scripts/bench/bench.ts [--backend B] [--smoke] [--out DIR] [--only M1,M2,CG,M3,M4,M5,M6,M6K,BW] [--rounds N] [--m6k-pods N] [--m6k-traps M] [--m6k-log-level L]",
+      "deno run -A scripts/bench/bench.ts [--backend B] [--smoke] [--out DIR] [--only M1,M2,CG,M3,M4,M5,M6,M6K,BW,M8] [--rounds N] [--m6k-pods N] [--m6k-traps M] [--m6k-log-level L]",
     );
     return;
   }
@@ -802,7 +807,7 @@ async function main(): Promise<void> {
   if (values.rounds) profile.rounds = profile.m2Rounds = Number(values.rounds);
   if (values["m6k-pods"]) profile.m6kPods = Number(values["m6k-pods"]);
   if (values["m6k-traps"]) profile.m6kTraps = Number(values["m6k-traps"]);
-  const only = new Set((values.only ?? "M1,M2,CG,M3,M4,M5,M6,M6K,BW").toUpperCase().split(","));
+  const only = new Set((values.only ?? "M1,M2,CG,M3,M4,M5,M6,M6K,BW,M8").toUpperCase().split(","));
   const outDir = values.out ?? CACHE;
   const started = performance.now();
 
@@ -877,6 +882,15 @@ async function main(): Promise<void> {
         return undefined;
       }
       return await blindWindows(profile.bwRounds, profile.bwScenarios, log);
+    });
+    results.m8 = await phase("M8", async () => {
+      const why = await m6kUnavailable();
+      if (why) {
+        log(`M8 skipped: ${why}`);
+        results.m8Skipped = why;
+        return undefined;
+      }
+      return await m8(profile.m8Nodes, log);
     });
   } finally {
     await Deno.remove(dir, { recursive: true }).catch(() => {});

@@ -171,7 +171,9 @@ export class NodeAgent {
       log: options.log,
       describe,
     });
-    this.#totals = new PolicyTotals(watches.reports, this.#status, options.log);
+    this.#totals = new PolicyTotals(watches.reports, this.#status, options.log, {
+      later: (ms) => this.schedule(ms),
+    });
     this.#elector = new LeaseElector(options.apis.coordination, {
       namespace: options.namespace,
       name: `kivebpf-kernel-${options.kernelId}`,

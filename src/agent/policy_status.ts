@@ -90,16 +90,25 @@ export class PolicyStatusWriter {
    * @param policies Every policy, valid or not.
    * @param reports The nodes' reports, by policy uid.
    * @param invalid The problems of each policy whose stored spec is refused, by uid.
+   * @param due Whether a policy may be written now (see policy_totals.ts); all by default.
+   * @returns The uids of the policies written, and of those whose write `due` held back.
    */
   async writeConditions(
     policies: readonly KivePolicyV2[],
     reports: ReadonlyMap<string, readonly NodeReportBody[]>,
     invalid: ReadonlyMap<string, string> = new Map(),
-  ): Promise<void> {
+    due: (uid: string) => boolean = () => true,
+  ): Promise<{ written: string[]; held: string[] }> {
+    const written: string[] = [];
+    const held: string[] = [];
     for (const policy of policies) {
       const uid = policy.metadata.uid ?? "";
       const next = policyConditions(policy, reports.get(uid) ?? [], invalid.get(uid));
       if (conditionsCurrent(policy, next)) continue;
+      if (!due(uid)) {
+        held.push(uid);
+        continue;
+      }
       try {
         const { name, namespace } = policy.metadata;
         await this.#applyStatus(namespace ?? "", name ?? "", {
@@ -114,6 +123,7 @@ export class PolicyStatusWriter {
             conditions: next.conditions,
           },
         }, `${FIELD_MANAGER_PREFIX}-conditions`);
+        written.push(uid);
       } catch (error) {
         if (apiStatus(error) !== 404) {
           this.#o.log.warn("cannot update KivePolicy conditions", {
@@ -122,6 +132,7 @@ export class PolicyStatusWriter {
         }
       }
     }
+    return { written, held };
   }
 
   /**

@@ -1,8 +1,10 @@
 /**
  * The policy-wide totals and conditions, written by one agent of the cluster at a time (the
  * holder of the webhook certificate Lease, or every agent where no webhook runs). Only that
- * agent watches the KiveNodeReports: the others never hear of another node's change, and the
- * policy object changes only when its totals or conditions do.
+ * agent watches the KiveNodeReports: the others never hear of another node's change. The
+ * policy object changes only when its totals or conditions do, and at most once per interval
+ * (2 s by default): while a thousand nodes converge, every agent's watch of the policies
+ * carries one update per interval, not one per node.
  *
  * @module
  */
@@ -18,21 +20,30 @@ export class PolicyTotals {
   readonly #reports: ResourceWatcher<KubernetesObject>;
   readonly #writer: Pick<PolicyStatusWriter, "writeConditions">;
   readonly #log: Logger;
+  readonly #intervalMs: number;
+  readonly #later: (ms: number) => void;
   #watching = false;
+  /** When each policy's status was last written, by uid. */
+  readonly #written = new Map<string, number>();
 
   /**
    * @param reports The (not started) watch of every KiveNodeReport.
    * @param writer Writes the policies' status.
    * @param log Where a failed start of the watch is told.
+   * @param options The least time between two writes of one policy's status, and how to ask
+   *   for a pass once a held-back write is due.
    */
   constructor(
     reports: ResourceWatcher<KubernetesObject>,
     writer: Pick<PolicyStatusWriter, "writeConditions">,
     log: Logger,
+    options: { intervalMs?: number; later?: (ms: number) => void } = {},
   ) {
     this.#reports = reports;
     this.#writer = writer;
     this.#log = log;
+    this.#intervalMs = options.intervalMs ?? 2000;
+    this.#later = options.later ?? (() => {});
   }
 
   /** Whether the report watch has its first list (totals are written only then). */
@@ -68,7 +79,22 @@ export class PolicyTotals {
       );
     }
     if (!this.#reports.synced) return;
-    await this.#writer.writeConditions(policies, groupByPolicy(this.#reports.list()), invalid);
+    const now = Date.now();
+    const due = (uid: string) => now - (this.#written.get(uid) ?? -Infinity) >= this.#intervalMs;
+    const live = new Set(policies.map((p) => p.metadata.uid ?? ""));
+    for (const uid of this.#written.keys()) if (!live.has(uid)) this.#written.delete(uid);
+    const { written, held } = await this.#writer.writeConditions(
+      policies,
+      groupByPolicy(this.#reports.list()),
+      invalid,
+      due,
+    );
+    for (const uid of written) this.#written.set(uid, now);
+    // A policy held back is written by the pass asked for when its interval ends.
+    if (held.length > 0) {
+      const next = Math.min(...held.map((uid) => this.#written.get(uid)! + this.#intervalMs));
+      this.#later(Math.max(0, next - now));
+    }
   }
 
   /** Stops the report watch. */

@@ -13,6 +13,7 @@ const SECTIONS = [
   "## M6 reconcile scale",
   "## M6K reconcile scale, real agent and API server",
   "## BW blind windows",
+  "## M8 status and registrations at N simulated nodes",
   "## Goals (issue 6)",
 ];
 
@@ -46,6 +47,7 @@ Deno.test("bench.ts --smoke runs every measurement and writes every section", as
         "m6",
         "m6k",
         "blindWindows",
+        "m8",
       ]
     ) {
       assert.ok(key in json, `results.json has ${key}`);
@@ -90,6 +92,11 @@ Deno.test("bench.ts --smoke runs every measurement and writes every section", as
     assert.ok(m6k.statusArmedMs !== null && m6k.kernelArmedMs !== null);
     assert.ok(m6k.rssKiB > 0);
     assert.doesNotMatch(stderr, /M6K cleanup of .* failed/);
+    // M8: the simulated nodes converged, every write taken, the policy object small.
+    const [m8] = json.m8;
+    assert.equal(m8.armedSeen, m8.nodes * 10, stderr);
+    assert.equal(m8.refusedWrites, 0, m8.firstRefusal);
+    assert.ok(m8.policyBytes < 8192, `policy object ${m8.policyBytes} bytes`);
   } finally {
     await Deno.remove(out, { recursive: true });
   }

@@ -67,6 +67,24 @@ Deno.test("the nginx pod gets /secret.txt r--r--r--, and cat gives one alert mat
   await kubectlOk(["apply", "-f", "hack/k8s-manifests/sample-nginx-pod.yaml"]);
   await kubectlOk(["wait", "--for=condition=Ready", "pod/nginx-pod", "--timeout=180s"]);
   await waitArmed("kive-sample-policy", 1);
+  // The node's detail is its KiveNodeReport, written under the install manifest's RBAC.
+  const node = (await podJson("nginx-pod")).spec.nodeName;
+  const report = await waitFor("the node's KiveNodeReport", async () => {
+    const listed = await kubectl([
+      "-n",
+      NS,
+      "get",
+      "knr",
+      "-l",
+      "kivebpf.san7o.github.io/policy=kive-sample-policy",
+      "-o",
+      "json",
+    ]);
+    // deno-lint-ignore no-explicit-any
+    const items = listed.code === 0 ? JSON.parse(listed.stdout).items as any[] : [];
+    return items.find((r) => r.node === node && r.armed === 1);
+  }, 60);
+  assert.equal(report.traps[0].path, "/secret.txt");
   const mode = await kubectlOk(["exec", "nginx-pod", "--", "stat", "-c", "%A", "/secret.txt"]);
   assert.equal(mode.trim(), "-r--r--r--");
   const inode = Number(
