@@ -11,33 +11,31 @@
  */
 import type { KubernetesObject } from "@kubernetes/client-node";
 import type { KivePolicyV2 } from "../api/mod.ts";
-import { LeaseElector, type ResourceWatcher } from "../kube/mod.ts";
+import type { LeaseElector, ResourceWatcher } from "../kube/mod.ts";
 import type { NodeAgentOptions } from "./agent_options.ts";
+import { agentParts, kernelLease } from "./agent_parts.ts";
 import type { TrapRegistration } from "./alert.ts";
-import { CallbackHeaders } from "./callback_headers.ts";
-import { AlertRouter } from "./alert_router.ts";
-import { NodeReportWriter } from "./node_reports.ts";
-import { PolicyStatusWriter } from "./policy_status.ts";
+import type { NodeReportWriter } from "./node_reports.ts";
+import type { PolicyStatusWriter } from "./policy_status.ts";
 import { PolicyTotals } from "./policy_totals.ts";
 import { computeDesired, type PodObject, podView, type TrapTarget } from "./desired.ts";
 import { type HealthReport, HeartbeatTracker } from "./health.ts";
 import { KernelArms } from "./kernel_arms.ts";
-import { KernelLeader } from "./kernel_leader.ts";
-import { ArmedSetPublisher, kernelOutcome, type KernelView, readArmedSet } from "./armed_set.ts";
+import type { KernelLeader } from "./kernel_leader.ts";
+import {
+  type ArmedSetPublisher,
+  kernelOutcome,
+  type KernelView,
+  readArmedSet,
+} from "./armed_set.ts";
 import { describe } from "./describe.ts";
 import { agentWatches } from "./watches.ts";
 import { PassTimer } from "./pass_timer.ts";
 import { takeInPolicies } from "./policy_intake.ts";
 import { type Planted, plantTargets } from "./planting.ts";
-import {
-  KERNEL_LABEL,
-  kernelShared,
-  peerRegistrations,
-  RegistrationPublisher,
-} from "./registrations.ts";
+import { kernelShared, peerRegistrations, type RegistrationPublisher } from "./registrations.ts";
 import { nodeStatusEntries } from "./status.ts";
-import { PodEvents } from "./pod_events.ts";
-import { addSignals, TrapChangeReporter, type TrapSignals } from "./trap_changes.ts";
+import { addSignals, type TrapChangeReporter, type TrapSignals } from "./trap_changes.ts";
 
 export {
   chunkRegistrations,
@@ -79,7 +77,6 @@ export class NodeAgent {
   #stopped = false;
   #leading = false;
   #leadership: Promise<void> = Promise.resolve();
-  readonly #alerts: AlertRouter;
   readonly #changes: TrapChangeReporter;
   /** Watch signals of trap files not yet acted on, by target key. */
   #signals = new Map<string, TrapSignals>();
@@ -94,66 +91,13 @@ export class NodeAgent {
    */
   constructor(options: NodeAgentOptions) {
     this.#o = options;
-    const { custom, core } = options.apis;
-    this.#publisher = new RegistrationPublisher({
-      core,
-      nodeName: options.nodeName,
-      namespace: options.namespace,
-      kernelId: options.kernelId,
-      log: options.log,
-      describe,
-    });
-    this.#status = new PolicyStatusWriter({
-      nodeName: options.nodeName,
-      kernelId: options.kernelId,
-      namespace: options.namespace,
-      custom,
-      coordination: options.apis.coordination,
-      log: options.log,
-      describe,
-    });
-    // One writer of pod Events, rate-limited per pod and reason, for accesses and changes.
-    const podEvents = new PodEvents({
-      api: options.apis.events,
-      nodeName: options.nodeName,
-      log: options.log,
-      minSeconds: options.podEventSeconds,
-    });
-    const headers = new CallbackHeaders({ core, namespace: options.namespace, log: options.log });
-    this.#alerts = new AlertRouter({
-      kernelId: options.kernelId,
-      log: options.log,
-      metrics: options.metrics,
-      output: options.output,
-      headers,
-      podEvents,
-      containerOf: options.planter.containerOf?.bind(options.planter),
-    }, this.#arms);
-    this.#kernel = new KernelLeader({
-      nodeName: options.nodeName,
-      kernelId: options.kernelId,
-      log: options.log,
-      metrics: options.metrics,
-      openEngine: options.openEngine,
-      alerts: this.#alerts,
-      arms: this.#arms,
-      headers,
-      cgroupFilter: options.cgroupFilter,
-      describe,
-    });
-    this.#armedSet = new ArmedSetPublisher({
-      core,
-      namespace: options.namespace,
-      kernelId: options.kernelId,
-      nodeName: options.nodeName,
-      log: options.log,
-      describe,
-    });
-    this.#changes = new TrapChangeReporter({
-      log: options.log,
-      metrics: options.metrics,
-      events: podEvents,
-    });
+    const parts = agentParts(options, this.#arms);
+    this.#publisher = parts.publisher;
+    this.#status = parts.status;
+    this.#kernel = parts.kernel;
+    this.#armedSet = parts.armedSet;
+    this.#changes = parts.changes;
+    this.#reports = parts.reports;
     options.planter.onSignals?.((signals) => {
       addSignals(this.#signals, signals);
       // One syscall's events (an unlink: link count, name, last link) may straddle two reads:
@@ -165,32 +109,11 @@ export class NodeAgent {
     this.#policies = watches.policies;
     this.#pods = watches.pods;
     this.#peers = watches.peers;
-    this.#reports = new NodeReportWriter({
-      nodeName: options.nodeName,
-      custom,
-      log: options.log,
-      describe,
-    });
     this.#totals = new PolicyTotals(watches.reports, this.#status, options.log, {
       later: (ms) => this.schedule(ms),
     });
-    this.#elector = new LeaseElector(options.apis.coordination, {
-      namespace: options.namespace,
-      name: `kivebpf-kernel-${options.kernelId}`,
-      identity: options.nodeName,
-      leaseSeconds: options.leaseSeconds,
-      retrySeconds: options.leaseRetrySeconds,
-      labels: { [KERNEL_LABEL]: options.kernelId, "app.kubernetes.io/name": "kivebpf" },
-      onChange: (leading) => {
-        this.#leadership = this.#leadership.then(() => this.#setLeading(leading));
-      },
-      onError: (error) => options.log.warn("lease update failed", { error: describe(error) }),
-      onTakeover: ({ seconds, previousHolder }) => {
-        options.log.info("took over the kernel's Lease", { previousHolder, seconds });
-        const labels = { kernel_id: options.kernelId };
-        options.metrics?.leaseTakeoverSeconds.set(labels, seconds);
-        options.metrics?.leaseTakeovers.inc(labels);
-      },
+    this.#elector = kernelLease(options, (leading) => {
+      this.#leadership = this.#leadership.then(() => this.#setLeading(leading));
     });
   }
 
