@@ -318,7 +318,7 @@ async function m8Once(
   });
   const nodePass = () =>
     pool(nodes, CONCURRENCY, async ({ node, entries, publisher, writer, registrations }) => {
-      if (done) return;
+      if (done || performance.now() - started > timeoutMs) return;
       if (design.name === "after") {
         // Each simulated node leads its own kernel, alone on it: the agent's hand-over rule.
         if (design.registrations.kernelShared([], node)) await publisher.publish(registrations);
