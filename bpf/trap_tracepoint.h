@@ -22,6 +22,14 @@
  * Execs are caught by trap_exec (sched_process_exec) whatever the entry.
  */
 
+/*
+ * Syscall numbers differ per architecture, and so does the compat (32-bit) entry: the tables
+ * below are x86's. Another target must bring its own tables and compat test, not reuse these.
+ */
+#if !defined(__TARGET_ARCH_x86)
+#error "trap_tracepoint.h has syscall tables for x86 only: build with -D__TARGET_ARCH_x86"
+#endif
+
 /* x86_64 syscall numbers of the calls that return a new file descriptor for a path. */
 #define NR_open 2
 #define NR_creat 85

@@ -152,11 +152,12 @@ const stages: Stage[] = [
   },
   {
     name: "unit",
-    run: () => denoTest(["tests/api", "tests/webhook", "tests/agent", "tests/delivery"]),
+    run: () =>
+      denoTest(["tests/api", "tests/common", "tests/webhook", "tests/agent", "tests/delivery"]),
   },
   {
     name: "apiserver",
-    run: () => againstApiServer(["tests/apiserver", "tests/integration"]),
+    run: () => againstApiServer(["tests/apiserver", "tests/kube", "tests/integration"]),
   },
   {
     // Faults and hostile input against the real API server, runc containers and the kernel:

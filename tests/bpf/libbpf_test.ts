@@ -144,7 +144,7 @@ Deno.test("RingBuffer delivers the record of an open of an armed inode", async (
     const file = `${dir}/trap.txt`;
     await Deno.writeTextFile(file, "x");
     const st = await Deno.stat(file);
-    // glibc st_dev -> kernel encoding (tested properly in tests/engine/dev_test.ts)
+    // glibc st_dev -> kernel encoding (tested properly in tests/common/dev_test.ts)
     const dev = Number(((BigInt(st.dev) >> 8n) & 0xfffn) << 20n | (BigInt(st.dev) & 0xffn));
     obj.map("trap_map").update(trapKey(dev, st.ino!), trapValue(77, 1));
     const config = new Uint8Array(24);

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { CoordinationV1Api } from "@kubernetes/client-node";
 import { LeaseElector, loadKubeConfig } from "../../src/kube/mod.ts";
 import { waitFor } from "../_support/wait.ts";
-import { apply } from "./_install.ts";
+import { apply } from "../apiserver/_install.ts";
 import { TestKube } from "../_support/kube.ts";
 import { Cable, kubeConfigThrough } from "../_support/cable.ts";
 
