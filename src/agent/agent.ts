@@ -254,10 +254,16 @@ export class NodeAgent {
         new Map([...invalid].map(([uid, i]) => [uid, i.problems])),
       ));
     const plantedPolicies = new Set([...this.#planted.values()].map((p) => p.target.policy.uid));
-    await this.#stage(
-      "finalizers",
-      () => this.#status.releaseFinalizers(deleting, { plantedPolicies, leading: this.#leading }),
-    );
+    // Released by the agent that watches the reports (from its cache): one agent, not every
+    // node listing the reports of each policy being deleted.
+    if (this.#totals.synced) {
+      await this.#stage("finalizers", () =>
+        this.#status.releaseFinalizers(
+          deleting,
+          { plantedPolicies, leading: this.#leading },
+          (uid) => this.#totals.reportsOf(uid),
+        ));
+    }
   }
 
   async #stage(name: string, run: () => void | Promise<void>): Promise<void> {

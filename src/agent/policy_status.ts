@@ -142,8 +142,26 @@ export class PolicyStatusWriter {
    * them disarms it at its first sync (the policy is gone), and until then its accesses have
    * no policy left to alert to. A node drops its report once it has disarmed.
    */
-  async #othersDisarmed(policy: KivePolicyV2, leading: boolean): Promise<boolean> {
-    let reports: KiveNodeReport[];
+  async #othersDisarmed(
+    policy: KivePolicyV2,
+    leading: boolean,
+    reportsOf?: (uid: string) => readonly NodeReportBody[],
+  ): Promise<boolean> {
+    const reports = reportsOf
+      ? reportsOf(policy.metadata.uid ?? "")
+      : await this.#listReports(policy);
+    if (reports === undefined) return false;
+    for (const entry of reports) {
+      if (entry.node === this.#o.nodeName) continue;
+      if (entry.kernelId === this.#o.kernelId && leading) continue;
+      if (entry.kernelId && !(await this.#kernelLeaseLive(entry.kernelId))) continue;
+      return false;
+    }
+    return true;
+  }
+
+  /** The reports of one policy, read from the API server; undefined when that fails. */
+  async #listReports(policy: KivePolicyV2): Promise<KiveNodeReport[] | undefined> {
     try {
       const list = await this.#o.custom.listNamespacedCustomObject({
         group: GROUP,
@@ -152,21 +170,14 @@ export class PolicyStatusWriter {
         plural: NODE_REPORT_PLURAL,
         labelSelector: `${POLICY_UID_LABEL}=${labelValueOf(policy.metadata.uid ?? "")}`,
       }) as { items?: KiveNodeReport[] };
-      reports = list.items ?? [];
+      return list.items ?? [];
     } catch (error) {
       this.#o.log.warn("cannot list the KiveNodeReports of a policy being deleted", {
         policy: `${policy.metadata.namespace}/${policy.metadata.name}`,
         error: this.#o.describe(error),
       });
-      return false;
+      return undefined;
     }
-    for (const entry of reports) {
-      if (entry.node === this.#o.nodeName) continue;
-      if (entry.kernelId === this.#o.kernelId && leading) continue;
-      if (entry.kernelId && !(await this.#kernelLeaseLive(entry.kernelId))) continue;
-      return false;
-    }
-    return true;
   }
 
   async #kernelLeaseLive(kernelId: string): Promise<boolean> {
@@ -190,17 +201,20 @@ export class PolicyStatusWriter {
    *
    * @param deleting The policies being deleted.
    * @param here The policies this node still has files planted for, and whether it leads.
+   * @param reportsOf The nodes' reports of a policy, from a watch cache; without it they are
+   *   listed from the API server.
    */
   async releaseFinalizers(
     deleting: readonly KivePolicyV2[],
     here: { plantedPolicies: ReadonlySet<string>; leading: boolean },
+    reportsOf?: (uid: string) => readonly NodeReportBody[],
   ): Promise<void> {
     for (const policy of deleting) {
       const finalizers = policy.metadata.finalizers ?? [];
       if (!finalizers.includes(FINALIZER)) continue;
       const uid = policy.metadata.uid ?? "";
       if (here.plantedPolicies.has(uid)) continue;
-      if (!(await this.#othersDisarmed(policy, here.leading))) continue;
+      if (!(await this.#othersDisarmed(policy, here.leading, reportsOf))) continue;
       try {
         await this.#o.custom.patchNamespacedCustomObject(
           {

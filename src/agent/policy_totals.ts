@@ -97,6 +97,11 @@ export class PolicyTotals {
     }
   }
 
+  /** The reports of one policy from the watch cache (only meaningful once synced). */
+  reportsOf(uid: string): NodeReportBody[] {
+    return groupByPolicy(this.#reports.list()).get(uid) ?? [];
+  }
+
   /** Stops the report watch. */
   async stop(): Promise<void> {
     if (this.#watching) await this.#reports.stop();
