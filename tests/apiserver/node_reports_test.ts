@@ -90,8 +90,17 @@ Deno.test("a node's reports are created once, kept while unchanged, and deleted 
   const node = `${run}-node`;
   const lines: string[] = [];
   const first = writer(node, lines);
-  await first.write(entriesFor(node, [a, b]), [a, b]);
-  const report = await kube.ok("GET", `${reportsPath}/${nodeReportName(a.metadata.name!, node)}`);
+  // Right after the CRD is established the API server may refuse an apply for a moment (the
+  // agent retries at its next pass, as this does).
+  const report = await waitFor("the first report", async () => {
+    await first.write(entriesFor(node, [a, b]), [a, b]);
+    const got = await kube.request(
+      "GET",
+      `${reportsPath}/${nodeReportName(a.metadata.name!, node)}`,
+    );
+    return got.status === 200 ? got.body : undefined;
+  });
+  lines.length = 0;
   assert.equal(report.armed, 1);
   assert.equal(report.notArmed, 0);
   assert.equal(report.node, node);

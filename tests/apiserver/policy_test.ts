@@ -99,18 +99,27 @@ Deno.test("kubectl get kp shows the printer columns", async () => {
         message: "1 container",
         lastTransitionTime: new Date().toISOString().replace(/\.\d+Z$/, "Z"),
       }],
-      nodes: [{ node: "node-a", armed: 1 }],
       armed: 1,
+      nodeCount: 1,
     },
   }, "application/merge-patch+json");
   const result = await kubectl(["get", "kp", "-n", NS, "-o", "wide"]);
   assert.equal(result.code, 0, result.stderr);
   const [header, row] = result.stdout.trim().split("\n");
-  assert.deepEqual(header.split(/\s+/), ["NAME", "ALERTS", "READY", "ARMED", "REASON", "AGE"]);
-  assert.deepEqual(row.split(/\s+/).slice(0, 5), [
+  assert.deepEqual(header.split(/\s+/), [
+    "NAME",
+    "ALERTS",
+    "READY",
+    "ARMED",
+    "NODES",
+    "REASON",
+    "AGE",
+  ]);
+  assert.deepEqual(row.split(/\s+/).slice(0, 6), [
     "kive-sample-policy",
     "v1",
     "True",
+    "1",
     "1",
     "Armed",
   ]);
