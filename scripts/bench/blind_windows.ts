@@ -12,6 +12,7 @@
 import { parseArgs } from "node:util";
 import { REPO } from "./_build.ts";
 import type { ScenarioTally } from "../../tests/chaos/_chaos.ts";
+import { table } from "./_table.ts";
 
 /** What the phase reports. */
 export interface BlindWindowsResult {
@@ -119,3 +120,39 @@ async function main(): Promise<void> {
 }
 
 if (import.meta.main) await main();
+const SCENARIO_LABELS: Record<string, string> = {
+  takeover: "(a) leader SIGKILLed, second agent takes over",
+  restart: "(b) only agent SIGKILLed, restarted 3 s later",
+  upgrade: "(c) upgrade: SIGTERM, new agent at once",
+  outage: "(d) API server down for 30 s",
+};
+
+/** This phase's section of the report. */
+export function renderBlindWindows(out: string[], bw: BlindWindowsResult): void {
+  out.push("## BW blind windows (one access every 100 ms through each fault)");
+  out.push("");
+  out.push(`${bw.rounds} round(s) of each scenario; late = delivered over 2 s after the access.`);
+  out.push("");
+  const rows = Object.keys(SCENARIO_LABELS).map((name) => {
+    const runs = bw.tallies.filter((t) => t.scenario === name);
+    const range = (values: number[], digits = 0) => {
+      if (values.length === 0) return "-";
+      const [lo, hi] = [Math.min(...values), Math.max(...values)].map((v) => v.toFixed(digits));
+      return lo === hi ? lo : `${lo}-${hi}`;
+    };
+    return [
+      SCENARIO_LABELS[name],
+      range(runs.map((t) => t.made)),
+      range(runs.map((t) => t.delivered)),
+      range(runs.map((t) => t.late)),
+      range(runs.map((t) => t.maxDelayMs / 1000), 1),
+      range(runs.map((t) => t.lost)),
+      range(runs.map((t) => t.unaccounted)),
+    ];
+  });
+  out.push(table(
+    ["scenario", "made", "delivered", "late", "longest delay (s)", "counted lost", "unaccounted"],
+    rows,
+  ));
+  out.push("");
+}

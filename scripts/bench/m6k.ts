@@ -22,6 +22,8 @@ import { REPO } from "./_build.ts";
 import { readPidLines } from "./_proc.ts";
 import { cgroup2Mount, removeCgroupDir } from "./_cgroup.ts";
 import { pool, run, sleep } from "./_util.ts";
+import { MIB, table } from "./_table.ts";
+import { fmt } from "./_stats.ts";
 
 /** What phase M6K measured. */
 export interface M6kResult {
@@ -354,5 +356,54 @@ export async function m6k(options: {
     }
     if (previousKubeconfig === undefined) Deno.env.delete("KUBECONFIG");
     else Deno.env.set("KUBECONFIG", previousKubeconfig);
+  }
+}
+
+/** This phase's section of the report. */
+export function renderM6k(out: string[], k: M6kResult): void {
+  out.push("## M6K reconcile scale, real agent and API server");
+  out.push("");
+  out.push(
+    `${k.pods} Pod objects on node bench-node, each pointing (status.containerStatuses, ` +
+      "containerd://<id>) at a real process in a cgroup2 directory named by its id, chrooted into " +
+      `its own root; the real agent (mod.ts agent, --log-level ${k.logLevel}) against a real ` +
+      `kube-apiserver; ONE KivePolicy with ${k.trapsPerPod} traps (create: true) matching every ` +
+      "pod, applied once the agent leads its kernel. Times from the apply (server-side apply " +
+      "request sent) to the policy's status.armed reaching N*M (polled every 200 ms) and to the " +
+      'agent\'s "kernel traps updated" line with inodes == N*M (time the bench read the line).',
+  );
+  out.push("");
+  const s = (ms: number | null) =>
+    ms === null ? `not reached in ${fmt(k.timeoutMs / 1000, 0)} s` : fmt(ms / 1000, 2);
+  out.push(table(["measure", "value"], [
+    [`apply -> status.armed == ${k.expected}, s`, s(k.statusArmedMs)],
+    [`apply -> kernel traps updated, inodes == ${k.expected}, s`, s(k.kernelArmedMs)],
+    ["last status.armed / inodes seen", `${k.lastStatusArmed} / ${k.lastInodes}`],
+    ["agent VmRSS at the end, MiB", fmt(k.rssKiB / MIB, 1)],
+    ["agent VmHWM (peak), MiB", fmt(k.hwmKiB / MIB, 1)],
+    [
+      "setup (not measured), s",
+      Object.entries(k.setupSeconds).map(([name, sec]) => `${name} ${fmt(sec, 1)}`).join(", "),
+    ],
+  ]));
+  out.push("");
+  out.push("The agent's log after the apply (ms after the apply, as the bench read the lines):");
+  out.push("");
+  out.push(table(
+    ["message", "level", "lines", "first ms", "last ms"],
+    k.timeline.slice(0, 25).map((t) => [
+      t.message,
+      t.level,
+      String(t.count),
+      fmt(t.firstMs, 0),
+      fmt(t.lastMs, 0),
+    ]),
+  ));
+  out.push("");
+  if (k.warnings.length > 0) {
+    out.push("First warnings:");
+    out.push("");
+    for (const w of k.warnings) out.push(`- \`${w.replaceAll("`", "'")}\``);
+    out.push("");
   }
 }
