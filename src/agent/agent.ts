@@ -33,7 +33,12 @@ import { agentWatches } from "./watches.ts";
 import { PassTimer } from "./pass_timer.ts";
 import { takeInPolicies } from "./policy_intake.ts";
 import { type Planted, plantTargets } from "./planting.ts";
-import { kernelShared, peerRegistrations, type RegistrationPublisher } from "./registrations.ts";
+import {
+  handOverAction,
+  kernelShared,
+  peerRegistrations,
+  type RegistrationPublisher,
+} from "./registrations.ts";
 import { nodeStatusEntries } from "./status.ts";
 import { addSignals, type TrapChangeReporter, type TrapSignals } from "./trap_changes.ts";
 
@@ -105,7 +110,7 @@ export class NodeAgent {
       // a container that keeps renaming its trap.
       this.schedule(Math.max(SIGNAL_SETTLE_MS, this.#lastSignalPass + 1000 - Date.now()));
     });
-    const watches = agentWatches(options, () => this.schedule());
+    const watches = options.watches ?? agentWatches(options, () => this.schedule());
     this.#policies = watches.policies;
     this.#pods = watches.pods;
     this.#peers = watches.peers;
@@ -295,11 +300,13 @@ export class NodeAgent {
    * none. Nothing is decided before the Lease has been read.
    */
   #handOver(registrations: readonly TrapRegistration[]): Promise<void> {
-    if (!this.#elector.leaderKnown && !this.#leading) return Promise.resolve();
-    if (!this.#leading || kernelShared(this.#peers.list(), this.#o.nodeName)) {
-      return this.#publisher.publish(registrations);
-    }
-    return this.#publisher.withdraw();
+    const action = handOverAction({
+      leaderKnown: this.#elector.leaderKnown,
+      leading: this.#leading,
+      shared: kernelShared(this.#peers.list(), this.#o.nodeName),
+    });
+    if (action === "publish") return this.#publisher.publish(registrations);
+    return action === "withdraw" ? this.#publisher.withdraw() : Promise.resolve();
   }
 
   /**

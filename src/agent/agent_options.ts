@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { AgentWatches } from "./watches.ts";
 import type {
   CoordinationV1Api,
   CoreV1Api,
@@ -114,6 +115,11 @@ export interface NodeAgentOptions {
    * time should (the main program passes the webhook certificate writer's lease). Default: yes.
    */
   writesPolicyConditions?: () => boolean;
+  /**
+   * Watch caches to read instead of watching the API server (the agent's unit tests give
+   * scripted ones); the agent starts and stops them as its own.
+   */
+  watches?: AgentWatches;
   /** Create a Kubernetes Event on the pod per alert, at most one per pod per this many s. Default 10. */
   podEventSeconds?: number;
 }

@@ -144,6 +144,21 @@ export function kernelShared(configMaps: readonly V1ConfigMap[], nodeName: strin
   });
 }
 
+/**
+ * What a node does with its registrations in one pass: a follower publishes them for its
+ * kernel's leader; the leader too while another node shares the kernel (so that a successor can
+ * arm its traps); a leader alone on its kernel withdraws them; before the Lease has been read,
+ * nothing is decided.
+ *
+ * @param state Whether the Lease was read, whether this agent leads, whether the kernel is shared.
+ */
+export function handOverAction(
+  state: { leaderKnown: boolean; leading: boolean; shared: boolean },
+): "wait" | "publish" | "withdraw" {
+  if (!state.leaderKnown && !state.leading) return "wait";
+  return !state.leading || state.shared ? "publish" : "withdraw";
+}
+
 /** What {@linkcode RegistrationPublisher} last wrote when it removed its ConfigMaps. */
 const WITHDRAWN = "\u0000withdrawn";
 

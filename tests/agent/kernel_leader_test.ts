@@ -4,61 +4,14 @@
  * sync verdicts and the last stop's unpin are checked on their own.
  */
 import assert from "node:assert/strict";
-import type { AccessEvent, TrapEngine, TrapKey } from "../../src/engine/mod.ts";
+import type { TrapEngine } from "../../src/engine/mod.ts";
 import type { Alert } from "../../src/delivery/mod.ts";
 import type { TrapRegistration } from "../../src/agent/alert.ts";
 import { AlertRouter } from "../../src/agent/alert_router.ts";
 import { KernelArms } from "../../src/agent/kernel_arms.ts";
 import { KernelLeader } from "../../src/agent/kernel_leader.ts";
 import { createLogger } from "../../src/agent/log.ts";
-import { accessEvent, registration } from "./_fixtures.ts";
-
-class ScriptedEngine {
-  armedKeys = new Map<string, { key: TrapKey; trapId: number; block: boolean }>();
-  refuse = new Set<string>();
-  unpinned = false;
-  closed = false;
-  pins?: { root: string; mapsDir: string; adoptedMaps: boolean; adoptedLinks: boolean };
-  pinError?: string;
-  programs = ["trap_sys_exit"];
-  #queue: AccessEvent[] = [];
-  #wake?: () => void;
-  constructor(readonly backend = "tracepoint") {}
-  arm(key: TrapKey, trapId: number, options: { block?: boolean } = {}) {
-    if (options.block && this.backend !== "lsm") throw new RangeError("block needs lsm");
-    if (this.refuse.has(`${key.dev}:${key.ino}`)) throw new Error("bpf_map_update_elem: E2BIG");
-    this.armedKeys.set(`${key.dev}:${key.ino}`, { key, trapId, block: options.block ?? false });
-  }
-  disarm(key: TrapKey) {
-    return this.armedKeys.delete(`${key.dev}:${key.ino}`);
-  }
-  armed() {
-    return [...this.armedKeys.values()];
-  }
-  cgroupFilter() {
-    return null;
-  }
-  setCgroupFilter() {}
-  unpin() {
-    this.unpinned = true;
-  }
-  push(event: AccessEvent) {
-    this.#queue.push(event);
-    this.#wake?.();
-  }
-  async *events(): AsyncIterableIterator<AccessEvent> {
-    while (!this.closed) {
-      const next = this.#queue.shift();
-      if (next) yield next;
-      else await new Promise<void>((resolve) => (this.#wake = resolve));
-    }
-  }
-  close() {
-    this.closed = true;
-    this.#wake?.();
-    return Promise.resolve();
-  }
-}
+import { accessEvent, registration, ScriptedEngine } from "./_fixtures.ts";
 
 function leaderWith(engine: ScriptedEngine | Error) {
   const lines: string[] = [];

@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import type { V1ConfigMap } from "@kubernetes/client-node";
 import type { TrapRegistration } from "../../src/agent/alert.ts";
 import { createLogger } from "../../src/agent/log.ts";
-import { NODE_LABEL, peerRegistrations } from "../../src/agent/registrations.ts";
+import { handOverAction, NODE_LABEL, peerRegistrations } from "../../src/agent/registrations.ts";
 import { registration as baseRegistration } from "./_fixtures.ts";
 
 function registration(ino: string): TrapRegistration {
@@ -48,4 +48,24 @@ Deno.test("peerRegistrations() skips malformed entries one by one and names the 
   assert.equal(skipped.length, 6);
   assert.ok(skipped[0].includes('"field":"ino"') && skipped[0].includes('"entry":1'), skipped[0]);
   assert.equal(lines.filter((line) => line.includes("unreadable registrations")).length, 2);
+});
+
+Deno.test("handOverAction(): followers publish, a leader publishes only on a shared kernel, nobody decides before the Lease is read", () => {
+  const rows: [boolean, boolean, boolean, string][] = [
+    // leaderKnown, leading, shared -> action
+    [false, false, false, "wait"],
+    [false, false, true, "wait"],
+    [true, false, false, "publish"], // a follower: the leader needs its traps
+    [true, false, true, "publish"],
+    [true, true, true, "publish"], // a successor must be able to take over its traps
+    [true, true, false, "withdraw"], // alone on its kernel: no write at all
+    [false, true, false, "withdraw"],
+  ];
+  for (const [leaderKnown, leading, shared, action] of rows) {
+    assert.equal(
+      handOverAction({ leaderKnown, leading, shared }),
+      action,
+      JSON.stringify({ leaderKnown, leading, shared }),
+    );
+  }
 });
