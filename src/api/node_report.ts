@@ -62,16 +62,20 @@ export interface KiveNodeReport extends NodeReportBody {
 const MAX_NAME = 253;
 
 /**
- * The name of the report of one policy on one node: `<policy>.<node>`, both DNS subdomains, so
- * the name is one too; shortened with a hash of the whole when it would pass 253 characters.
+ * The name of the report of one policy on one node: `<policy>.<node>.<tag>`, all DNS subdomains,
+ * so the name is one too. Names and node names may both hold dots, so `<policy>.<node>` alone
+ * is ambiguous (policy `web` on node `n1.example.com`, policy `web.n1` on node `example.com`):
+ * the tag, 8 hex digits of a hash of the pair, keeps two pairs from sharing a report. Past 253
+ * characters the name is cut and ends with a hash of the pair instead.
  *
  * @param policy The policy's name.
  * @param node The node's name.
  */
 export function nodeReportName(policy: string, node: string): string {
-  const whole = `${policy}.${node}`;
+  const pair = `${policy}\u0000${node}`;
+  const whole = `${policy}.${node}.${shortTag(pair).slice(0, 8)}`;
   if (whole.length <= MAX_NAME) return whole;
-  const hash = shortTag(whole);
+  const hash = shortTag(pair);
   // Cut at a character that may end a label, then the hash (alphanumeric) ends the name.
   const head = whole.slice(0, MAX_NAME - hash.length - 1).replace(/[.-]+$/, "");
   return `${head}.${hash}`;

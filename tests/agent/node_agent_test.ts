@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import type { KubernetesObject } from "@kubernetes/client-node";
 import { NodeAgent } from "../../src/agent/agent.ts";
+import { nodeReportName } from "../../src/api/mod.ts";
 import type { PlantResult, TrapPlanter } from "../../src/agent/agent_options.ts";
 import type { TrapTarget } from "../../src/agent/desired.ts";
 import { createLogger } from "../../src/agent/log.ts";
@@ -152,7 +153,10 @@ Deno.test("one pass plants, arms as leader, writes the node's report and the tot
     await agent.settle(); // the totals, once the report watch has the report (scripted: empty)
     assert.deepEqual(planter.planted.slice(0, 1), ["/secret.txt"]);
     assert.deepEqual(engine.armed().map((a) => a.key), [{ dev: 42, ino: 1000n }]);
-    assert.ok(api.calls.includes("apply kivenodereports p.node-a"), api.calls.join("\n"));
+    assert.ok(
+      api.calls.includes(`apply kivenodereports ${nodeReportName("p", "node-a")}`),
+      api.calls.join("\n"),
+    );
     assert.ok(
       api.calls.some((c) => c.startsWith("status p ")),
       `the totals are written: ${api.calls.join("\n")}`,
@@ -183,7 +187,10 @@ Deno.test("a stage that throws is logged and stops no other stage, in this pass 
     throwing = false;
     api.failReports = false;
     await agent.settle();
-    assert.ok(api.calls.includes("apply kivenodereports p.node-a"), "retried at the next pass");
+    assert.ok(
+      api.calls.includes(`apply kivenodereports ${nodeReportName("p", "node-a")}`),
+      "retried at the next pass",
+    );
   } finally {
     await agent.stop();
   }

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import type { KivePolicyV2 } from "../../src/api/mod.ts";
+import { type KivePolicyV2, nodeReportName } from "../../src/api/mod.ts";
 import { createLogger } from "../../src/agent/log.ts";
 import { NodeReportWriter } from "../../src/agent/node_reports.ts";
 import type { NodeStatusEntry } from "../../src/agent/status.ts";
@@ -63,23 +63,31 @@ Deno.test("NodeReportWriter applies what changed, skips what did not, deletes wh
   await writer.write(entries(["a", 1], ["b", 1]), [a, b]);
   assert.deepEqual(custom.calls, [
     "list kivebpf.san7o.github.io/node=node-a",
-    "apply ns/a.node-a",
-    "apply ns/b.node-a",
+    `apply ns/${nodeReportName("a", "node-a")}`,
+    `apply ns/${nodeReportName("b", "node-a")}`,
     "delete ns/old.node-a",
   ]);
   custom.calls = [];
   await writer.write(entries(["a", 1], ["b", 1]), [a, b]);
   assert.deepEqual(custom.calls, [], "nothing changed: no request");
   await writer.write(entries(["a", 2], ["b", 1]), [a, b]);
-  assert.deepEqual(custom.calls, ["apply ns/a.node-a"], "only the changed report");
+  assert.deepEqual(
+    custom.calls,
+    [`apply ns/${nodeReportName("a", "node-a")}`],
+    "only the changed report",
+  );
   custom.calls = [];
   custom.failDelete = 1;
   await writer.write(entries(["a", 2]), [a, b]);
-  assert.deepEqual(custom.calls, ["delete ns/b.node-a"]);
+  assert.deepEqual(custom.calls, [`delete ns/${nodeReportName("b", "node-a")}`]);
   assert.ok(lines.some((l) => l.includes("cannot delete KiveNodeReport")));
   custom.calls = [];
   await writer.write(entries(["a", 2]), [a, b]);
-  assert.deepEqual(custom.calls, ["delete ns/b.node-a"], "a failed delete is tried again");
+  assert.deepEqual(
+    custom.calls,
+    [`delete ns/${nodeReportName("b", "node-a")}`],
+    "a failed delete is tried again",
+  );
   custom.calls = [];
   await writer.write(entries(["a", 2]), [a]);
   assert.deepEqual(custom.calls, [], "gone for good once deleted");

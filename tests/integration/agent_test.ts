@@ -79,7 +79,7 @@ Deno.test("the seed's policy arms /secret.txt in the matching container only and
     ]);
     assert.match(
       reports.stdout,
-      /kive-sample-policy\.node-a\s+kive-sample-policy\s+node-a\s+1\s+0\s/,
+      /kive-sample-policy\.node-a\.[0-9a-f]{8}\s+kive-sample-policy\s+node-a\s+1\s+0\s/,
     );
     assert.ok(file.isFile, "trap file created");
     assert.equal(file!.mode! & 0o7777, 0o444, "mode 444 read as octal: r--r--r--");
