@@ -251,7 +251,7 @@ export class NodeAgent {
       const live = new Set(policies.map((p) => p.metadata.uid ?? ""));
       await this.#stage("kernel", () => this.#syncKernel(registrations, live));
     }
-    await this.#stage("status", () => this.#writeStatus(policies, deleting, desired.problems));
+    await this.#stage("status", () => this.#writeStatus(policies, desired.problems));
     await this.#stage("conditions", () =>
       this.#totals.pass(
         this.#o.writesPolicyConditions?.() ?? true,
@@ -344,7 +344,6 @@ export class NodeAgent {
 
   async #writeStatus(
     policies: readonly KivePolicyV2[],
-    deleting: readonly KivePolicyV2[],
     problems: Parameters<typeof nodeStatusEntries>[4],
   ): Promise<void> {
     // Planted is not armed: status shows what the kernel's leader armed.
@@ -364,7 +363,7 @@ export class NodeAgent {
         p.changes.map((change) => ({ target: p.target, change }))
       ),
     );
-    await this.#reports.write(entries, policies, deleting);
+    await this.#reports.write(entries, policies);
   }
 }
 

@@ -18,7 +18,6 @@ import {
   NODE_REPORT_KIND,
   NODE_REPORT_PLURAL,
   NODE_REPORT_VERSION,
-  nodeLabelValue,
   nodeReportName,
   POLICY_NAME_LABEL,
   POLICY_UID_LABEL,
@@ -68,13 +67,11 @@ export class NodeReportWriter {
    * policies it no longer reports on (no match left, or the policy is being deleted).
    *
    * @param entries This node's entry per policy uid (see nodeStatusEntries).
-   * @param policies The live policies.
-   * @param _deleting The policies being deleted (their reports go, as for any policy not live).
+   * @param policies The live policies (reports of any other, deleted or being deleted, go).
    */
   async write(
     entries: ReadonlyMap<string, { policy: PolicyRef; entry: NodeStatusEntry }>,
     policies: readonly KivePolicyV2[],
-    _deleting: readonly KivePolicyV2[] = [],
   ): Promise<void> {
     if (!this.#adopted) await this.#adoptExisting();
     const live = new Set(policies.map((p) => p.metadata.uid ?? ""));
@@ -136,7 +133,7 @@ export class NodeReportWriter {
   #report(policy: PolicyRef, entry: NodeStatusEntry): KiveNodeReport {
     const labels: Record<string, string> = {
       [POLICY_UID_LABEL]: labelValueOf(policy.uid),
-      [NODE_LABEL]: nodeLabelValue(this.#o.nodeName),
+      [NODE_LABEL]: labelValueOf(this.#o.nodeName),
       "app.kubernetes.io/name": "kivebpf",
     };
     const policyLabel = asLabelValue(policy.name);
@@ -175,7 +172,7 @@ export class NodeReportWriter {
         group: GROUP,
         version: NODE_REPORT_VERSION,
         plural: NODE_REPORT_PLURAL,
-        labelSelector: `${NODE_LABEL}=${nodeLabelValue(this.#o.nodeName)}`,
+        labelSelector: `${NODE_LABEL}=${labelValueOf(this.#o.nodeName)}`,
       }) as { items?: KiveNodeReport[] };
       for (const report of list.items ?? []) {
         if (report.node !== this.#o.nodeName || !report.policy?.uid) continue;

@@ -7,7 +7,7 @@
  */
 import type { CoreV1Api, V1ConfigMap } from "@kubernetes/client-node";
 import { z } from "zod";
-import { GROUP, NODE_LABEL, nodeLabelValue } from "../api/mod.ts";
+import { GROUP, labelValueOf, NODE_LABEL } from "../api/mod.ts";
 import { apiStatus, applyConfigMap } from "../kube/mod.ts";
 import type { TrapRegistration } from "./alert.ts";
 import type { Logger } from "./log.ts";
@@ -15,7 +15,7 @@ import { FIELD_MANAGER_PREFIX } from "./policy_status.ts";
 
 /** Label on each node's registration ConfigMap: the kernel it runs on. */
 export const KERNEL_LABEL = `${GROUP}/kernel-id`;
-/** Label on each node's registration ConfigMap: the node (see nodeLabelValue). */
+/** Label on each node's registration ConfigMap: the node (see labelValueOf). */
 export { NODE_LABEL } from "../api/mod.ts";
 const REGISTRATIONS_KEY = "registrations.json";
 /**
@@ -95,7 +95,7 @@ export function peerRegistrations(
 ): TrapRegistration[] {
   const all: TrapRegistration[] = [];
   for (const object of configMaps) {
-    if (object.metadata?.labels?.[NODE_LABEL] === nodeLabelValue(nodeName)) continue;
+    if (object.metadata?.labels?.[NODE_LABEL] === labelValueOf(nodeName)) continue;
     const configMap = object.metadata?.name;
     let entries: unknown;
     try {
@@ -137,7 +137,7 @@ export function peerRegistrations(
  * @param nodeName This node.
  */
 export function kernelShared(configMaps: readonly V1ConfigMap[], nodeName: string): boolean {
-  const self = nodeLabelValue(nodeName);
+  const self = labelValueOf(nodeName);
   return configMaps.some((c) => {
     const node = c.metadata?.labels?.[NODE_LABEL];
     return node !== undefined && node !== self;
@@ -266,7 +266,7 @@ export class RegistrationPublisher {
       namespace: this.#o.namespace,
       labels: {
         [KERNEL_LABEL]: this.#o.kernelId,
-        [NODE_LABEL]: nodeLabelValue(this.#o.nodeName),
+        [NODE_LABEL]: labelValueOf(this.#o.nodeName),
         "app.kubernetes.io/name": "kivebpf",
       },
       data: { [REGISTRATIONS_KEY]: chunk },

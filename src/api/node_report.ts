@@ -101,11 +101,6 @@ export function labelValueOf(text: string): string {
   return asLabelValue(text) ?? `h-${shortTag(text)}`;
 }
 
-/** The label value that names a node (see {@linkcode labelValueOf}). */
-export function nodeLabelValue(node: string): string {
-  return labelValueOf(node);
-}
-
 /** A label value if `value` can be one (63 characters of [A-Za-z0-9._-], alnum at both ends). */
 export function asLabelValue(value: string): string | undefined {
   return /^(?:[A-Za-z0-9](?:[A-Za-z0-9._-]{0,61}[A-Za-z0-9])?)?$/.test(value) ? value : undefined;
