@@ -56,6 +56,8 @@ export type PlantResult =
     nlink?: number;
     /** Birth time (ns, decimal), where the file system keeps one: tells a reused inode number. */
     btime?: string;
+    /** The generated decoy the file holds: created now, or found with the agent's mark. */
+    decoy?: { id: string; kind: string };
   }
   | { ok: false; reason: string; message: string };
 

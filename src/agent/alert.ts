@@ -49,6 +49,8 @@ export interface TrapRegistration {
   node: string;
   /** cgroup v2 id of the container, for the engine's optional prefilter. */
   cgroupId?: string;
+  /** The generated decoy the file holds (v2alpha1 `contentFrom.generate`). */
+  decoy?: { id: string; kind: string };
 }
 
 const MAY_EXEC = 1;
@@ -109,7 +111,7 @@ export function buildLossAlert(
   kernelId: string,
   count: number,
 ): KiveLossAlert {
-  return {
+  const alert: KiveLossAlert = {
     ...alertHead(trap, rfc3339Seconds(BigInt(Date.now()) * 1_000_000n)),
     metadata: { path: trap.path, inode: Number(trap.ino), mask: 0, "kernel-id": kernelId },
     "custom-metadata": { ...trap.metadata },
@@ -118,6 +120,10 @@ export function buildLossAlert(
     process: {},
     "lost-accesses": count,
   };
+  if (trap.decoy && trap.alertVersion === "v2alpha1") {
+    alert.decoy = { id: trap.decoy.id, kind: trap.decoy.kind };
+  }
+  return alert;
 }
 
 /**
@@ -194,5 +200,6 @@ export function buildAlert(
     action: event.blocked ? "blocked" : "alerted",
   };
   if (alertId) alert["alert-id"] = alertId;
+  if (trap.decoy) alert.decoy = { id: trap.decoy.id, kind: trap.decoy.kind };
   return alert;
 }

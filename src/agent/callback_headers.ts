@@ -8,7 +8,7 @@
  */
 import type { CoreV1Api } from "@kubernetes/client-node";
 import { GROUP } from "../api/mod.ts";
-import { describe } from "./describe.ts";
+import { LabelledSecrets } from "./labelled_secrets.ts";
 import type { Logger } from "./log.ts";
 
 /** Label a callback header Secret must carry to be used (in the agent's namespace). */
@@ -25,17 +25,21 @@ export interface CallbackHeadersOptions {
 
 /** The headers of each callback header Secret the armed traps name. */
 export class CallbackHeaders {
-  readonly #o: CallbackHeadersOptions;
-  readonly #headers = new Map<string, Record<string, string>>();
+  readonly #secrets: LabelledSecrets;
 
   /** @param options The API, the namespace and the log. */
   constructor(options: CallbackHeadersOptions) {
-    this.#o = options;
+    this.#secrets = new LabelledSecrets({
+      ...options,
+      label: HEADERS_LABEL,
+      what: "callback header Secret",
+    });
   }
 
   /** The headers of a Secret, as last read; `undefined` before or when it cannot be used. */
   get(secretName: string): Record<string, string> | undefined {
-    return this.#headers.get(secretName);
+    const read = this.#secrets.get(secretName);
+    return read?.ok ? read.data : undefined;
   }
 
   /**
@@ -44,33 +48,7 @@ export class CallbackHeaders {
    *
    * @param secretNames The Secrets the armed traps name.
    */
-  async refresh(secretNames: Iterable<string>): Promise<void> {
-    const names = new Set(secretNames);
-    for (const name of this.#headers.keys()) if (!names.has(name)) this.#headers.delete(name);
-    for (const name of names) {
-      try {
-        const secret = await this.#o.core.readNamespacedSecret({
-          name,
-          namespace: this.#o.namespace,
-        });
-        if (secret.metadata?.labels?.[HEADERS_LABEL] !== "true") {
-          this.#o.log.warn("callback header Secret ignored: it lacks the label", {
-            secret: name,
-            label: `${HEADERS_LABEL}=true`,
-          });
-          this.#headers.delete(name);
-          continue;
-        }
-        const headers: Record<string, string> = {};
-        for (const [key, value] of Object.entries(secret.data ?? {})) headers[key] = atob(value);
-        for (const [key, value] of Object.entries(secret.stringData ?? {})) headers[key] = value;
-        this.#headers.set(name, headers);
-      } catch (error) {
-        this.#o.log.warn("cannot read callback header Secret", {
-          secret: name,
-          error: describe(error),
-        });
-      }
-    }
+  refresh(secretNames: Iterable<string>): Promise<void> {
+    return this.#secrets.refresh(secretNames);
   }
 }

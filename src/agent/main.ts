@@ -21,6 +21,8 @@ import { checkAgentFlags, parseFlags } from "./config.ts";
 import { liveness, readiness } from "./health.ts";
 import { createLogger, type LogLevel } from "./log.ts";
 import { ContainerTrapPlanter } from "./planter.ts";
+import { LabelledSecrets } from "./labelled_secrets.ts";
+import { DECOY_SECRET_LABEL, TrapContent } from "./trap_content.ts";
 
 /** Usage text of the agent command. */
 export const AGENT_USAGE = `kivebpf agent [options]
@@ -116,6 +118,17 @@ export async function runAgent(args: string[]): Promise<number> {
       retryBudgetMs: flags["callback-retry-seconds"] * 1000,
     },
   });
+  const core = kubeConfig.makeApiClient(CoreV1Api);
+  // secretKeyRef content: labelled Secrets of the agent's namespace only (see trap_content.ts).
+  const content = new TrapContent({
+    secrets: new LabelledSecrets({
+      core,
+      namespace: flags.namespace,
+      label: DECOY_SECRET_LABEL,
+      what: "decoy content Secret",
+      log,
+    }),
+  });
   let writesConditions = () => true;
   const agent = new NodeAgent({
     writesPolicyConditions: () => writesConditions(),
@@ -124,7 +137,7 @@ export async function runAgent(args: string[]): Promise<number> {
     kernelId,
     apis: {
       kubeConfig,
-      core: kubeConfig.makeApiClient(CoreV1Api),
+      core,
       custom: kubeConfig.makeApiClient(CustomObjectsApi),
       coordination: kubeConfig.makeApiClient(CoordinationV1Api),
       events: kubeConfig.makeApiClient(EventsV1Api),
@@ -133,6 +146,7 @@ export async function runAgent(args: string[]): Promise<number> {
       procRoot: values.proc,
       cgroupRoot: values["cgroup-root"],
       watch: !values["no-watch-trap-files"],
+      content,
       onWatchProblem: (message) =>
         log.warn("trap files are not all watched; changes to them are seen at verification", {
           error: message,

@@ -16,6 +16,7 @@ import {
 import type { AccessEvent } from "../engine/mod.ts";
 import type { PlantResult, TrapPlanter } from "./agent_options.ts";
 import type { TrapTarget } from "./desired.ts";
+import { TrapContent } from "./trap_content.ts";
 
 /** Options of {@linkcode ContainerTrapPlanter}. */
 export interface ContainerTrapPlanterOptions extends FindProcessOptions {
@@ -23,6 +24,8 @@ export interface ContainerTrapPlanterOptions extends FindProcessOptions {
   watch?: boolean;
   /** Told once when the files cannot be watched (they are then only verified periodically). */
   onWatchProblem?: (message: string) => void;
+  /** What created files hold; without it, Secrets named by `secretKeyRef` are unreadable. */
+  content?: TrapContent;
 }
 
 /** Plants trap files in the containers of this node. */
@@ -33,6 +36,7 @@ export class ContainerTrapPlanter implements TrapPlanter {
   #listener?: (signals: TrapFileSignal[]) => void;
   readonly #onWatchProblem?: (message: string) => void;
   #watchProblemTold = false;
+  readonly #content: TrapContent;
 
   /**
    * Creates a planter that knows no containers until the first {@linkcode ContainerTrapPlanter.prepare}.
@@ -43,6 +47,7 @@ export class ContainerTrapPlanter implements TrapPlanter {
     this.#registry = new ContainerRegistry<string>(options);
     this.#procRoot = options.procRoot ?? "/proc";
     this.#onWatchProblem = options.onWatchProblem;
+    this.#content = options.content ?? new TrapContent();
     if (options.watch ?? true) {
       try {
         this.#watcher = new TrapFileWatcher({ onSignals: (s) => this.#listener?.(s) });
@@ -55,23 +60,26 @@ export class ContainerTrapPlanter implements TrapPlanter {
   /** Finds the processes of every target container with one procfs scan. */
   async prepare(targets: readonly TrapTarget[]): Promise<void> {
     await this.#registry.refresh(targets.map((t) => [t.container.id, t.container.id] as const));
+    await this.#content.prepare(targets);
   }
 
   /** Plants one target's file and watches it; see {@linkcode TrapPlanter.plant}. */
-  plant(target: TrapTarget): Promise<PlantResult> {
+  async plant(target: TrapTarget): Promise<PlantResult> {
     const entry = this.#registry.get(target.container.id);
     if (!entry) {
-      return Promise.resolve({
+      return {
         ok: false,
         reason: "ContainerGone",
         message: `no process of container ${target.container.id} on this node`,
-      });
+      };
     }
+    const plan = await this.#content.plan(target);
     let watchProblem: string | undefined;
     const result = ensureTrapFile(entry.pid, target.trap.path, {
       create: target.trap.create,
       mode: parseMode(target.trap.mode),
-      content: target.trap.content,
+      content: plan.content,
+      mark: plan.mark,
       owner: target.trap.owner,
       procRoot: this.#procRoot,
       mntNs: entry.mntNs,
@@ -83,13 +91,13 @@ export class ContainerTrapPlanter implements TrapPlanter {
     });
     if (watchProblem) this.#tell(watchProblem);
     if (!result.ok) {
-      return Promise.resolve({
-        ok: false,
-        reason: result.problem.reason,
-        message: result.problem.message,
-      });
+      const reason = result.problem.reason === "ContentUnavailable" && plan.problem
+        ? plan.problem.reason
+        : result.problem.reason;
+      return { ok: false, reason, message: result.problem.message };
     }
-    return Promise.resolve({
+    const decoy = plan.decoyOf?.(result.file);
+    return {
       ok: true,
       dev: result.file.kernelDev,
       ino: result.file.ino.toString(),
@@ -100,7 +108,8 @@ export class ContainerTrapPlanter implements TrapPlanter {
       gid: result.file.gid,
       nlink: result.file.nlink,
       btime: result.file.btime,
-    });
+      ...(decoy ? { decoy } : {}),
+    };
   }
 
   /** The container id of the process behind an event, when it runs in a known container. */

@@ -102,6 +102,10 @@ export async function plantTargets(
       result = { ok: false as const, reason: "Other", message: describe(error) };
     }
     if (result.ok) {
+      // A decoy the container touched (its mark gone) is still the decoy this round found.
+      const sameFile = unchanged && previous.file?.ino === result.ino &&
+        previous.file?.btime === result.btime;
+      const decoy = result.decoy ?? (sameFile ? previous.registration?.decoy : undefined);
       const registration: TrapRegistration = {
         dev: result.dev,
         ino: result.ino,
@@ -122,6 +126,7 @@ export async function plantTargets(
         container: target.container,
         node: options.nodeName,
         cgroupId: result.cgroupId,
+        ...(decoy ? { decoy } : {}),
       };
       if (!previous?.outcome.ok) {
         options.log.info("trap planted", {
@@ -144,7 +149,7 @@ export async function plantTargets(
       const kept = judge(previous, unchanged, found, signals, retained, changes, options);
       next.set(target.key, {
         target,
-        outcome: { target, ok: true },
+        outcome: decoy ? { target, ok: true, decoy } : { target, ok: true },
         registration,
         file,
         retained: kept.filter((r) => r.ino !== result.ino),

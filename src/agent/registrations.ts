@@ -76,6 +76,7 @@ export const TrapRegistrationSchema = z.object({
   container: z.object({ name: z.string(), id: z.string() }),
   node: z.string(),
   cgroupId: decimal.optional(),
+  decoy: z.object({ id: z.string().regex(/^[A-Z2-7]{16}$/), kind: z.string().max(64) }).optional(),
 });
 
 /**

@@ -8,10 +8,11 @@
 import type { PolicyRef, TrapProblem, TrapTarget } from "./desired.ts";
 import { REASON_BLOCK_NOT_ENFORCED } from "./conditions.ts";
 import type { TrapChange } from "./trap_changes.ts";
+import { MAX_DECOYS_LISTED } from "../api/status_schema.ts";
 
 /** The outcome of planting one target. */
 export type PlantOutcome =
-  | { target: TrapTarget; ok: true }
+  | { target: TrapTarget; ok: true; decoy?: { id: string; kind: string } }
   | { target: TrapTarget; ok: false; reason: string; message: string };
 
 /** One node's status entry for one policy. */
@@ -42,6 +43,7 @@ export interface NodeStatusEntry {
       message: string;
       time: string;
     }[];
+    decoys?: { pod: string; namespace: string; container: string; id: string; kind: string }[];
   }[];
 }
 
@@ -112,6 +114,15 @@ export function nodeStatusEntries(
     if (outcome.ok) {
       trap.armed++;
       entry.armed++;
+      if (outcome.decoy && (trap.decoys?.length ?? 0) < MAX_DECOYS_LISTED) {
+        (trap.decoys ??= []).push({
+          pod: outcome.target.pod.name,
+          namespace: outcome.target.pod.namespace,
+          container: outcome.target.container.name,
+          id: outcome.decoy.id,
+          kind: outcome.decoy.kind,
+        });
+      }
     } else {
       addProblem(entry, trap, {
         pod: outcome.target.pod.name,
@@ -150,6 +161,11 @@ export function nodeStatusEntries(
     for (const trap of entry.traps) {
       trap.changes?.sort((a, b) => a.time.localeCompare(b.time));
       trap.changes?.splice(0, Math.max(0, trap.changes.length - MAX_CHANGES));
+      trap.decoys?.sort((a, b) =>
+        `${a.namespace}/${a.pod}/${a.container}`.localeCompare(
+          `${b.namespace}/${b.pod}/${b.container}`,
+        )
+      );
     }
   }
   return result;

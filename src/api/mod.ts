@@ -6,6 +6,7 @@
  */
 export * from "./policy.ts";
 export * from "./node_report.ts";
+export * from "./decoy_kinds.ts";
 export {
   formatProblems,
   type PolicyProblem,

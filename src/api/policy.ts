@@ -7,6 +7,12 @@
  * @module
  */
 import { z } from "zod";
+import {
+  DECOY_KIND_NAMES,
+  DECOY_OPTION_PATTERN,
+  type DecoyKind,
+  decoyOptionNames,
+} from "./decoy_kinds.ts";
 import { isChmodMode } from "./mode.ts";
 import { compileContainerName, compileIpSelector } from "./selectors.ts";
 import type { PolicyStatus } from "./status_schema.ts";
@@ -241,6 +247,78 @@ const trapV1Shape = {
 /** The action a trap takes on access. `block` is enforced on the `lsm` backend only. */
 export const TRAP_ACTIONS = ["alert", "block"] as const;
 
+/** Label a Secret must carry for `contentFrom.secretKeyRef` to use it (in the agent's namespace). */
+export const DECOY_SECRET_LABEL = `${GROUP}/decoy-content`;
+
+const OPTION_VALUE_MESSAGE =
+  "must be 1 to 253 characters of letters, digits and . _ : / @ + - (no spaces, quotes or newlines)";
+const ONE_SOURCE_MESSAGE = "must set exactly one of generate, secretKeyRef";
+const OPTIONS_NEED_GENERATE = "options are the options of a generated kind: set generate too";
+const KNOWN_OPTIONS_MESSAGE = "options must be ones the generated kind takes (docs/DECOYS.md)";
+
+const decoyOptions = z.record(
+  z.string(),
+  z.string().superRefine((value, ctx) => {
+    if (!new RegExp(DECOY_OPTION_PATTERN).test(value)) {
+      ctx.addIssue({
+        code: "custom",
+        message: `${OPTION_VALUE_MESSAGE}, got ${JSON.stringify(value)}`,
+      });
+    }
+  }).meta({ maxLength: 253, pattern: DECOY_OPTION_PATTERN }),
+).meta({ description: "Options of the generated kind (docs/DECOYS.md).", maxProperties: 8 });
+
+/** The CEL rule that each option name is one the kind takes. */
+function knownOptionsRule(): string {
+  const byKind = DECOY_KIND_NAMES.map((kind) =>
+    `(self.generate == '${kind}' && k in [${
+      decoyOptionNames(kind).map((o) => `'${o}'`).join(", ")
+    }])`
+  );
+  return `!has(self.options) || !has(self.generate) || self.options.all(k, ${byKind.join(" || ")})`;
+}
+
+const contentFrom = z.object({
+  generate: z.enum(DECOY_KIND_NAMES as [DecoyKind, ...DecoyKind[]]).optional().meta({
+    description: "Generate decoy credentials of this kind, unique per container, carrying a " +
+      "decoy id that alerts and status report.",
+  }),
+  options: decoyOptions.optional(),
+  secretKeyRef: z.object({
+    name: selectorString(
+      `Secret in the agent's namespace (kivebpf-system) labelled ${DECOY_SECRET_LABEL}=true.`,
+    ),
+    key: selectorString("The key of the Secret whose value is the content."),
+  }).optional(),
+}).superRefine((source, ctx) => {
+  if ((source.generate === undefined) === (source.secretKeyRef === undefined)) {
+    ctx.addIssue({ code: "custom", message: ONE_SOURCE_MESSAGE });
+  }
+  if (source.options && source.generate === undefined) {
+    ctx.addIssue({ code: "custom", path: ["options"], message: OPTIONS_NEED_GENERATE });
+  }
+  if (source.options && source.generate) {
+    const known = decoyOptionNames(source.generate);
+    for (const name of Object.keys(source.options)) {
+      if (!known.includes(name)) {
+        ctx.addIssue({
+          code: "custom",
+          path: ["options", name],
+          message: `is not an option of ${source.generate}; it takes ${known.join(", ")}`,
+        });
+      }
+    }
+  }
+}).meta({
+  description: "Where the content of a created file comes from, instead of content: " +
+    "generated decoy credentials or a labelled Secret. Existing files are untouched.",
+  ...cel(
+    { rule: "has(self.generate) != has(self.secretKeyRef)", message: ONE_SOURCE_MESSAGE },
+    { rule: "!has(self.options) || has(self.generate)", message: OPTIONS_NEED_GENERATE },
+    { rule: knownOptionsRule(), message: KNOWN_OPTIONS_MESSAGE },
+  ),
+});
+
 /** Fields a trap has in v2alpha1 only; v1 carries them in an annotation so nothing is lost. */
 const trapV2OnlyShape = {
   action: z.enum(TRAP_ACTIONS).default("alert").meta({
@@ -249,6 +327,7 @@ const trapV2OnlyShape = {
   content: z.string().max(65536).optional().meta({
     description: "Content written into a file the agent creates. Existing files are untouched.",
   }),
+  contentFrom: contentFrom.optional(),
   owner: z.object({
     uid: z.number().int().min(0).max(4294967294),
     gid: z.number().int().min(0).max(4294967294),
@@ -277,8 +356,24 @@ export const V2_ONLY_TRAP_FIELDS: Exclude<keyof TrapV2, keyof TrapV1>[] = Object
 export const TrapV1 = z.object(trapV1Shape);
 /** A parsed v1 trap. */
 export type TrapV1 = ReturnType<typeof TrapV1.parse>;
+const CONTENT_TWICE = "set content or contentFrom, not both";
+const CONTENT_FROM_NEEDS_CREATE =
+  "contentFrom needs create: true: the content is written only into a file the agent creates";
+
 /** A trap as written in `v2alpha1`: every v1 field plus the v2alpha1 ones. */
-export const TrapV2 = z.object({ ...trapV1Shape, ...trapV2OnlyShape });
+export const TrapV2 = z.object({ ...trapV1Shape, ...trapV2OnlyShape }).superRefine((trap, ctx) => {
+  if (trap.content !== undefined && trap.contentFrom !== undefined) {
+    ctx.addIssue({ code: "custom", path: ["contentFrom"], message: CONTENT_TWICE });
+  }
+  if (trap.contentFrom !== undefined && !trap.create) {
+    ctx.addIssue({ code: "custom", path: ["contentFrom"], message: CONTENT_FROM_NEEDS_CREATE });
+  }
+}).meta({
+  ...cel(
+    { rule: "!(has(self.content) && has(self.contentFrom))", message: CONTENT_TWICE },
+    { rule: "!has(self.contentFrom) || self.create", message: CONTENT_FROM_NEEDS_CREATE },
+  ),
+});
 /** A parsed v2alpha1 trap. */
 export type TrapV2 = ReturnType<typeof TrapV2.parse>;
 

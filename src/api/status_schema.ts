@@ -39,6 +39,17 @@ const trapChange = z.object({
   time: z.string(),
 });
 
+const trapDecoy = z.object({
+  pod: z.string(),
+  namespace: z.string(),
+  container: z.string(),
+  id: z.string().meta({ description: "The decoy id embedded in the generated credentials." }),
+  kind: z.string(),
+});
+
+/** Decoys listed per trap and node; a node runs a few hundred containers at most. */
+export const MAX_DECOYS_LISTED = 512;
+
 /** What one node reports about one trap. */
 export const TrapReport = z.object({
   index: z.number().int().min(0).meta({ description: "Position of the trap in spec.traps." }),
@@ -51,6 +62,10 @@ export const TrapReport = z.object({
   }),
   changes: z.array(trapChange).max(16).optional().meta({
     description: "What containers did to the trap file (removed, moved, chmod...): newest 16.",
+  }),
+  decoys: z.array(trapDecoy).max(MAX_DECOYS_LISTED).optional().meta({
+    description: "The generated decoy (contentFrom.generate) each armed container holds, with " +
+      "its id: how a leaked credential is traced back to its pod (docs/DECOYS.md).",
   }),
 });
 

@@ -24,6 +24,8 @@ export const LIBC_SYMBOLS = {
   fchmod: { parameters: ["i32", "u32"], result: "i32" },
   // int fchown(int fd, uid_t owner, gid_t group);
   fchown: { parameters: ["i32", "u32", "u32"], result: "i32" },
+  // int futimens(int fd, const struct timespec times[2]);
+  futimens: { parameters: ["i32", "buffer"], result: "i32" },
   // int statx(int dirfd, const char *pathname, int flags, unsigned int mask, struct statx *buf);
   statx: { parameters: ["i32", "buffer", "i32", "u32", "buffer"], result: "i32" },
   // ssize_t read(int fd, void *buf, size_t count);

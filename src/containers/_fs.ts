@@ -27,6 +27,7 @@ export type TrapFileReason =
   | "NotARegularFile"
   | "ContainerGone"
   | "PermissionDenied"
+  | "ContentUnavailable"
   | "Other";
 
 /** A trap file that could not be planted or inspected, for the policy's status. */
@@ -92,6 +93,8 @@ export interface Statx {
    * at once (ext4 hands a freed inode number to the next file created in the directory).
    */
   btime?: string;
+  /** Nanoseconds part of the modification time (a created decoy's mark, see src/decoys/). */
+  mtimeNsec: number;
 }
 
 /** statx(2) of `path` relative to `dirfd` (`""` with AT_EMPTY_PATH: the fd itself). */
@@ -115,6 +118,7 @@ export function statxAt(dirfd: number, path: string, flags: number): Statx | Fai
     size: Number(view.getBigUint64(40, true)),
     major: view.getUint32(136, true),
     minor: view.getUint32(140, true),
+    mtimeNsec: view.getUint32(120, true), // stx_mtime.tv_nsec
     ...(btime === undefined ? {} : { btime }),
   };
 }

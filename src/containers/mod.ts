@@ -37,6 +37,7 @@ export {
 export {
   ensureTrapFile,
   type EnsureTrapFileOptions,
+  type NewFile,
   type PlantedHandles,
   splitTrapPath,
   type TrapFileIdentity,

@@ -83,6 +83,8 @@ export interface TrapFileIdentity {
   nlink: number;
   /** Birth time (ns since the epoch, decimal) where the file system keeps one. */
   btime?: string;
+  /** Nanoseconds part of the modification time: where {@linkcode EnsureTrapFileOptions.mark} goes. */
+  mtimeNsec: number;
   /** Whether this call created the file. */
   created: boolean;
 }
@@ -98,8 +100,16 @@ export interface EnsureTrapFileOptions {
   create?: boolean;
   /** Exact permission bits of a created file, regardless of umask. Default `0o444`. */
   mode?: number;
-  /** Content written once into a created file. */
-  content?: string | Uint8Array;
+  /**
+   * Content written once into a created file, or made from the new file's identity once it
+   * exists (a decoy embeds an id derived from it). A maker that throws leaves no file behind.
+   */
+  content?: string | Uint8Array | ((file: NewFile) => string | Uint8Array);
+  /**
+   * Nanoseconds (0 to 999,999,999) to set as a created file's mtime fraction, after its content:
+   * a mark that later tells the file this call created from one that was there before.
+   */
+  mark?: (file: NewFile) => number;
   /** Owner of a created file, as ids inside the container. Default: the container's root. */
   owner?: { uid: number; gid: number };
   /** Where the host's procfs is mounted. Default `/proc`. */
@@ -116,6 +126,15 @@ export interface EnsureTrapFileOptions {
    * trap is placed through, without resolving a container path again.
    */
   onPlanted?: (handles: PlantedHandles, file: TrapFileIdentity) => void;
+}
+
+/** The identity of a file just created, before anything is written into it. */
+export interface NewFile {
+  /** Device in the kernel's encoding, `major << 20 | minor`. */
+  kernelDev: number;
+  ino: bigint;
+  /** Birth time (ns, decimal), where the file system keeps one. */
+  btime?: string;
 }
 
 /** Open fds of a trap that was just planted; valid only during {@linkcode EnsureTrapFileOptions.onPlanted}. */
@@ -278,6 +297,9 @@ function plant(
   return { ok: false, ...fail("Other", `Trap file ${where} keeps appearing and disappearing`) };
 }
 
+/** `UTIME_OMIT` of utimensat(2): leave this timestamp as it is. */
+const UTIME_OMIT = (1n << 30n) - 2n;
+
 function gone(pid: number, code: number, what: string): TrapFileResult {
   if (code === E.ENOENT || code === E.ESRCH) {
     return { ok: false, ...fail("ContainerGone", `${what}: process ${pid} has exited`, code) };
@@ -302,10 +324,23 @@ function finishCreated(
   owner: { uid: number; gid: number } | undefined,
 ): TrapFileResult {
   const lib = libc();
-  const content = typeof options.content === "string"
-    ? new TextEncoder().encode(options.content)
-    : options.content;
   let problem: TrapFileProblem | undefined;
+  let made: string | Uint8Array | undefined;
+  let fresh: NewFile | undefined;
+  if (typeof options.content === "function" || options.mark) {
+    const st = statxAt(fd, "", AT_EMPTY_PATH);
+    if (isFailure(st)) problem = st.problem;
+    else fresh = { kernelDev: kernelDev(st.major, st.minor), ino: st.ino, btime: st.btime };
+  }
+  try {
+    made = typeof options.content === "function"
+      ? (fresh ? options.content(fresh) : undefined)
+      : options.content;
+  } catch (error) {
+    const why = error instanceof Error ? error.message : String(error);
+    problem ??= fail("ContentUnavailable", `Cannot make the content of ${where}: ${why}`).problem;
+  }
+  const content = typeof made === "string" ? new TextEncoder().encode(made) : made;
   for (let offset = 0; content && offset < content.length && !problem;) {
     const n = Number(lib.write(fd, content.subarray(offset), BigInt(content.length - offset)));
     if (n >= 0) offset += n;
@@ -316,6 +351,15 @@ function finishCreated(
   }
   if (!problem && lib.fchmod(fd, options.mode) !== 0) {
     problem = classify(errno(), `Cannot chmod ${where} to 0${options.mode.toString(8)}`);
+  }
+  if (!problem && options.mark && fresh) {
+    const nsec = options.mark(fresh);
+    // struct timespec[2]: atime left alone (UTIME_OMIT), mtime now with the mark as fraction.
+    const times = new BigInt64Array([0n, UTIME_OMIT, BigInt(Math.floor(Date.now() / 1000)), 0n]);
+    times[3] = BigInt(nsec);
+    if (lib.futimens(fd, new Uint8Array(times.buffer)) !== 0) {
+      problem = classify(errno(), `Cannot set the modification time of ${where}`);
+    }
   }
   if (!problem) return identify(fd, where, true);
   // Undo only our own half-made file: the name must still be the inode we created.
@@ -353,6 +397,7 @@ function identify(fd: number, where: string, created: boolean): TrapFileResult {
       size: st.size,
       nlink: st.nlink,
       btime: st.btime,
+      mtimeNsec: st.mtimeNsec,
       created,
     },
   };

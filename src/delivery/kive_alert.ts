@@ -93,6 +93,16 @@ export interface KiveAlertV2alpha1 extends KiveAlertHead, KiveAlertTrapPart {
   action: "alerted" | "blocked";
   /** The access's id, also the `Kive-Alert-Id` header of callbacks. */
   "alert-id"?: string;
+  /** The generated decoy in the file (`contentFrom.generate`), see docs/DECOYS.md. */
+  decoy?: KiveAlertDecoy;
+}
+
+/** `decoy`: the generated credentials an accessed trap file holds. */
+export interface KiveAlertDecoy {
+  /** The decoy id embedded in the credentials (16 characters of A-Z and 2-7). */
+  id: string;
+  /** The generated kind, e.g. `aws-credentials`. */
+  kind: string;
 }
 
 /**
@@ -106,6 +116,8 @@ export interface KiveLossAlert extends KiveAlertHead, KiveAlertTrapPart {
   node: { name: string };
   process: Record<string, never>;
   "lost-accesses": number;
+  /** In v2alpha1, the decoy the file holds, as in the alerts it stands for. */
+  decoy?: KiveAlertDecoy;
 }
 
 /** Any alert the agent delivers. */

@@ -4,6 +4,20 @@
  *
  * @module
  */
+import {
+  bits,
+  boolean,
+  explicit,
+  octets,
+  oid,
+  pem,
+  sequence,
+  set,
+  time,
+  tlv,
+  unsigned,
+  utf8,
+} from "../common/der.ts";
 
 /** A certificate with its private key, both PEM. */
 export interface KeyPair {
@@ -21,73 +35,6 @@ export interface CertificateOptions {
   days?: number;
   /** Start of validity; default now minus five minutes (clock skew). */
   notBefore?: Date;
-}
-
-// --- DER ------------------------------------------------------------------------------------
-
-function concat(parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
-
-function length(n: number): Uint8Array {
-  if (n < 0x80) return Uint8Array.of(n);
-  const bytes: number[] = [];
-  for (let v = n; v > 0; v = Math.floor(v / 256)) bytes.unshift(v & 0xff);
-  return Uint8Array.of(0x80 | bytes.length, ...bytes);
-}
-
-function tlv(tag: number, ...content: Uint8Array[]): Uint8Array {
-  const body = concat(content);
-  return concat([Uint8Array.of(tag), length(body.length), body]);
-}
-
-const sequence = (...items: Uint8Array[]) => tlv(0x30, ...items);
-const set = (...items: Uint8Array[]) => tlv(0x31, ...items);
-const explicit = (n: number, item: Uint8Array) => tlv(0xa0 | n, item);
-
-function integer(bytes: Uint8Array): Uint8Array {
-  let start = 0;
-  while (start < bytes.length - 1 && bytes[start] === 0) start++;
-  const trimmed = bytes.subarray(start);
-  return tlv(0x02, trimmed[0] & 0x80 ? concat([Uint8Array.of(0), trimmed]) : trimmed);
-}
-
-function oid(text: string): Uint8Array {
-  const [first, second, ...rest] = text.split(".").map(Number);
-  const bytes = [first * 40 + second];
-  for (const arc of rest) {
-    const chunk: number[] = [];
-    let v = arc;
-    do {
-      chunk.unshift(v & 0x7f);
-      v = Math.floor(v / 128);
-    } while (v > 0);
-    for (let i = 0; i < chunk.length - 1; i++) chunk[i] |= 0x80;
-    bytes.push(...chunk);
-  }
-  return tlv(0x06, Uint8Array.from(bytes));
-}
-
-const utf8 = (text: string) => tlv(0x0c, new TextEncoder().encode(text));
-const bitString = (bytes: Uint8Array) => tlv(0x03, Uint8Array.of(0), bytes);
-const octetString = (bytes: Uint8Array) => tlv(0x04, bytes);
-const boolean = (value: boolean) => tlv(0x01, Uint8Array.of(value ? 0xff : 0));
-
-function time(date: Date): Uint8Array {
-  const pad = (n: number) => `${n}`.padStart(2, "0");
-  const body = `${pad(date.getUTCMonth() + 1)}${pad(date.getUTCDate())}${pad(date.getUTCHours())}` +
-    `${pad(date.getUTCMinutes())}${pad(date.getUTCSeconds())}Z`;
-  const year = date.getUTCFullYear();
-  // UTCTime until 2049, GeneralizedTime after (RFC 5280 4.1.2.5).
-  return year < 2050
-    ? tlv(0x17, new TextEncoder().encode(`${pad(year % 100)}${body}`))
-    : tlv(0x18, new TextEncoder().encode(`${year}${body}`));
 }
 
 const OID = {
@@ -110,21 +57,14 @@ function name(commonName: string): Uint8Array {
 
 function extension(id: string, critical: boolean, value: Uint8Array): Uint8Array {
   return critical
-    ? sequence(oid(id), boolean(true), octetString(value))
-    : sequence(oid(id), octetString(value));
+    ? sequence(oid(id), boolean(true), octets(value))
+    : sequence(oid(id), octets(value));
 }
 
 /** Converts WebCrypto's raw r||s ECDSA signature to the DER form X.509 uses. */
 function derSignature(raw: Uint8Array): Uint8Array {
   const half = raw.length / 2;
-  return sequence(integer(raw.subarray(0, half)), integer(raw.subarray(half)));
-}
-
-function pem(label: string, der: Uint8Array): string {
-  let binary = "";
-  for (const byte of der) binary += String.fromCharCode(byte);
-  const base64 = btoa(binary).replace(/.{64}/g, "$&\n").replace(/\n$/, "");
-  return `-----BEGIN ${label}-----\n${base64}\n-----END ${label}-----\n`;
+  return sequence(unsigned(raw.subarray(0, half)), unsigned(raw.subarray(half)));
 }
 
 function unpem(text: string, label: string): Uint8Array {
@@ -171,8 +111,8 @@ async function build(
   const { spki, keyId } = await subjectPublicKeyInfo(publicKey);
   const issuerKeyId = signer?.keyId ?? keyId;
   const tbs = sequence(
-    explicit(0, integer(Uint8Array.of(2))),
-    integer(serial),
+    explicit(0, unsigned(Uint8Array.of(2))),
+    unsigned(serial),
     sequence(oid(OID.ecdsaWithSha256)),
     name(signer?.name ?? subject),
     sequence(time(notBefore), time(notAfter)),
@@ -182,7 +122,7 @@ async function build(
       3,
       sequence(
         ...extensions,
-        extension(OID.subjectKeyId, false, octetString(keyId)),
+        extension(OID.subjectKeyId, false, octets(keyId)),
         extension(OID.authorityKeyId, false, sequence(tlv(0x80, issuerKeyId))),
       ),
     ),
@@ -190,7 +130,7 @@ async function build(
   const signature = new Uint8Array(
     await crypto.subtle.sign(SIGN, signer?.key ?? privateKey, tbs as Uint8Array<ArrayBuffer>),
   );
-  const der = sequence(tbs, sequence(oid(OID.ecdsaWithSha256)), bitString(derSignature(signature)));
+  const der = sequence(tbs, sequence(oid(OID.ecdsaWithSha256)), bits(derSignature(signature)));
   return { der, notAfter };
 }
 

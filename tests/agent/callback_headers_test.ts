@@ -40,7 +40,11 @@ Deno.test("CallbackHeaders reads labelled Secrets of the agent's namespace only 
     "kivebpf-system/missing",
   ]);
   assert.ok(lines.some((l) => l.includes("lacks the label") && l.includes("unlabelled")));
-  assert.ok(lines.some((l) => l.includes("cannot read callback header Secret")));
+  assert.ok(
+    lines.some((l) =>
+      l.includes("callback header Secret not used") && l.includes("SecretNotFound")
+    ),
+  );
 
   await headers.refresh([]);
   assert.equal(headers.get("good"), undefined, "no trap names it any more");

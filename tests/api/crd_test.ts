@@ -112,6 +112,7 @@ Deno.test("buildCrd() keeps v2alpha1-only fields out of v1", () => {
       "callbackCABundle",
       "callbackHeadersFrom",
       "content",
+      "contentFrom",
       "create",
       "matchAny",
       "metadata",
