@@ -2,7 +2,7 @@
 # Installs the Debian packages the tests and the demo need. Fast when everything is there.
 set -euo pipefail
 packages=(
-  openssl ca-certificates curl unzip
+  openssl ca-certificates curl unzip openssh-client jq python3
   clang-19 llvm-19 libbpf-dev libbpf1 bpftool libelf1 zlib1g
   runc busybox-static gcc libc6-dev util-linux
   qemu-system-x86 cpio kmod libzstd-dev

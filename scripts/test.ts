@@ -153,7 +153,14 @@ const stages: Stage[] = [
   {
     name: "unit",
     run: () =>
-      denoTest(["tests/api", "tests/common", "tests/webhook", "tests/agent", "tests/delivery"]),
+      denoTest([
+        "tests/api",
+        "tests/common",
+        "tests/webhook",
+        "tests/agent",
+        "tests/delivery",
+        "tests/decoys",
+      ]),
   },
   {
     name: "apiserver",

@@ -39,6 +39,8 @@ export const MAX_PATH_BYTES = 4096;
 interface CelRule {
   rule: string;
   message: string;
+  /** The field the API server's error names, relative to the object the rule is on. */
+  fieldPath?: string;
 }
 
 /** Attaches CEL rules that the generated CRD carries for the API server to enforce. */
@@ -303,8 +305,8 @@ const contentFrom = z.object({
       if (!known.includes(name)) {
         ctx.addIssue({
           code: "custom",
-          path: ["options", name],
-          message: `is not an option of ${source.generate}; it takes ${known.join(", ")}`,
+          path: ["options"],
+          message: `"${name}" is not an option of ${source.generate}; it takes ${known.join(", ")}`,
         });
       }
     }
@@ -314,8 +316,12 @@ const contentFrom = z.object({
     "generated decoy credentials or a labelled Secret. Existing files are untouched.",
   ...cel(
     { rule: "has(self.generate) != has(self.secretKeyRef)", message: ONE_SOURCE_MESSAGE },
-    { rule: "!has(self.options) || has(self.generate)", message: OPTIONS_NEED_GENERATE },
-    { rule: knownOptionsRule(), message: KNOWN_OPTIONS_MESSAGE },
+    {
+      rule: "!has(self.options) || has(self.generate)",
+      message: OPTIONS_NEED_GENERATE,
+      fieldPath: ".options",
+    },
+    { rule: knownOptionsRule(), message: KNOWN_OPTIONS_MESSAGE, fieldPath: ".options" },
   ),
 });
 
@@ -370,8 +376,16 @@ export const TrapV2 = z.object({ ...trapV1Shape, ...trapV2OnlyShape }).superRefi
   }
 }).meta({
   ...cel(
-    { rule: "!(has(self.content) && has(self.contentFrom))", message: CONTENT_TWICE },
-    { rule: "!has(self.contentFrom) || self.create", message: CONTENT_FROM_NEEDS_CREATE },
+    {
+      rule: "!(has(self.content) && has(self.contentFrom))",
+      message: CONTENT_TWICE,
+      fieldPath: ".contentFrom",
+    },
+    {
+      rule: "!has(self.contentFrom) || self.create",
+      message: CONTENT_FROM_NEEDS_CREATE,
+      fieldPath: ".contentFrom",
+    },
   ),
 });
 /** A parsed v2alpha1 trap. */

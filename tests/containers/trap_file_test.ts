@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
-import { ensureTrapFile, findProcess, type TrapFileResult } from "../../src/containers/mod.ts";
+import {
+  ensureTrapFile,
+  findProcess,
+  type NewFile,
+  type TrapFileResult,
+} from "../../src/containers/mod.ts";
 import { check, randomHex, RuncContainer, USERNS_BASE } from "./_runc.ts";
 
 /** stat(1) on the host, not following a final symlink. */
@@ -355,4 +360,55 @@ Deno.test("ensureTrapFile() reports the birth time, which tells a re-planted fil
   // would take the new file for the old one.
   if (second.ino === first.ino) console.log("inode number reused, as ext4 does");
   assert.notEqual(second.btime, first.btime);
+});
+
+Deno.test("ensureTrapFile() makes content from the new file's identity, and marks its mtime fraction", async () => {
+  await using container = await RuncContainer.start();
+  const seen: NewFile[] = [];
+  const file = assertOk(ensureTrapFile(container.pid, "/root/.npmrc", {
+    create: true,
+    mode: 0o600,
+    content: (created) => {
+      seen.push(created);
+      return `ino=${created.ino}\n`;
+    },
+    mark: (created) => Number(created.ino % 1_000_000_000n),
+  }));
+  assert.equal(seen.length, 1);
+  assert.equal(seen[0].ino, file.ino, "the maker sees the inode of the file it fills");
+  assert.equal(seen[0].kernelDev, file.kernelDev);
+  assert.equal(seen[0].btime, file.btime);
+  const host = inside(container, "/root/.npmrc");
+  assert.equal(await Deno.readTextFile(host), `ino=${file.ino}\n`);
+  const mark = Number(file.ino % 1_000_000_000n);
+  assert.equal(file.mtimeNsec, mark);
+  assert.equal(Number((await hostStat(host, "%.9Y")).split(".")[1]), mark, "stat sees the mark");
+  assert.equal(await hostStat(host, "%a"), "600");
+
+  // Found again: nothing is made or written, and the mark is there to read.
+  const again = assertOk(ensureTrapFile(container.pid, "/root/.npmrc", {
+    create: true,
+    content: () => {
+      throw new Error("an existing file is never filled");
+    },
+    mark: () => 1,
+  }));
+  assert.equal(again.created, false);
+  assert.equal(again.mtimeNsec, mark);
+});
+
+Deno.test("ensureTrapFile() leaves no file behind when the content cannot be made", async () => {
+  await using container = await RuncContainer.start();
+  const result = ensureTrapFile(container.pid, "/etc/app/.env", {
+    create: true,
+    content: () => {
+      throw new Error("Secret kivebpf-system/env lacks the label");
+    },
+  });
+  assertProblem(result, ["ContentUnavailable"]);
+  assert.match(
+    (result as { problem: { message: string } }).problem.message,
+    /Cannot make the content of "\/etc\/app\/\.env".*lacks the label/,
+  );
+  await assert.rejects(Deno.lstat(inside(container, "/etc/app/.env")), Deno.errors.NotFound);
 });
