@@ -167,3 +167,16 @@ Deno.test("buildLossAlert() keeps the trap's fields, empties process and counts 
   ]);
   assert.match(alert.timestamp, /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/);
 });
+
+Deno.test("a decoy's id and kind end every v2alpha1 alert of its file; v1 alerts stay the seed's", () => {
+  const decoy = { id: "KIVE234567ABCDEF", kind: "aws-credentials" };
+  const v2 = buildAlert(event, { ...registration, alertVersion: "v2alpha1", decoy }, "k");
+  assert.deepEqual((v2 as { decoy?: unknown }).decoy, decoy);
+  assert.equal(Object.keys(v2).at(-1), "decoy");
+  const v1 = buildAlert(event, { ...registration, decoy }, "k");
+  assert.deepEqual(Object.keys(v1), SEED_ALERT_KEYS);
+  const lossV2 = buildLossAlert({ ...registration, alertVersion: "v2alpha1", decoy }, "k", 3);
+  assert.deepEqual(lossV2.decoy, decoy);
+  const lossV1 = buildLossAlert({ ...registration, decoy }, "k", 3);
+  assert.deepEqual(Object.keys(lossV1), [...SEED_ALERT_KEYS, "lost-accesses"]);
+});

@@ -240,3 +240,23 @@ Deno.test("judgeChange() sees a new file behind a reused inode number (ext4 hand
     if (kind) assert.match(verdict.change!.message, /inode 7, the same number reused/);
   }
 });
+
+Deno.test("plantTargets() carries the decoy into the registration and status, and keeps it for the same file", async () => {
+  const planter = new ScriptedPlanter();
+  const options = { planter, log: createLogger("error", () => {}), nodeName: "n", verifyMs: 0 };
+  const decoy = { id: "KIVE234567ABCDEF", kind: "npmrc" };
+  planter.answer = { ok: true, dev: 42, ino: "1001", btime: "7", created: true, decoy };
+  let state = await plantTargets(new Map(), [target()], options);
+  assert.deepEqual(state.get(target().key)?.registration?.decoy, decoy);
+  assert.deepEqual((state.get(target().key)?.outcome as { decoy?: unknown }).decoy, decoy);
+
+  // The container touched the file (its mark is gone): the same file is still the decoy.
+  planter.answer = { ok: true, dev: 42, ino: "1001", btime: "7", created: false };
+  state = await plantTargets(state, [target()], options);
+  assert.deepEqual(state.get(target().key)?.registration?.decoy, decoy);
+
+  // Replaced by a file of its own: not our decoy, whatever its name.
+  planter.answer = { ok: true, dev: 42, ino: "1002", btime: "9", created: false };
+  state = await plantTargets(state, [target()], options);
+  assert.equal(state.get(target().key)?.registration?.decoy, undefined);
+});
