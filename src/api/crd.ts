@@ -57,11 +57,19 @@ export function toCrdSchema(schema: z.ZodType): JsonObject {
   return clean(json) as JsonObject;
 }
 
-function clean(node: unknown): unknown {
-  if (Array.isArray(node)) return node.map(clean);
+/**
+ * Drops what a structural schema may not hold. `fieldNames` marks a `properties` object, whose
+ * keys are the API's field names, never keywords: a field called `id` must stay.
+ */
+function clean(node: unknown, fieldNames = false): unknown {
+  if (Array.isArray(node)) return node.map((item) => clean(item));
   if (typeof node !== "object" || node === null) return node;
   const out: JsonObject = {};
   for (const [key, value] of Object.entries(node)) {
+    if (fieldNames) {
+      out[key] = clean(value);
+      continue;
+    }
     if (key === "$schema" || key === "id") continue;
     if (key === "additionalProperties" && value === false) continue;
     if (
@@ -70,7 +78,7 @@ function clean(node: unknown): unknown {
     ) {
       continue;
     }
-    out[key] = key === "const" ? undefined : clean(value);
+    out[key] = key === "const" ? undefined : clean(value, key === "properties");
     if (key === "const") out.enum = [value];
   }
   for (const key of Object.keys(out)) if (out[key] === undefined) delete out[key];

@@ -1,6 +1,8 @@
 import assert from "node:assert/strict";
 import { parseAllDocuments } from "yaml";
+import { z } from "zod";
 import { buildCrd } from "../../src/api/mod.ts";
+import { toCrdSchema } from "../../src/api/crd.ts";
 import { renderManifests } from "../../scripts/gen.ts";
 
 type Schema = Record<string, unknown>;
@@ -130,4 +132,11 @@ Deno.test("generated manifests are up to date (run `deno task gen` if this fails
     assert.equal(current, text, `${path} is stale`);
     assert.ok(parseAllDocuments(current).every((doc) => doc.errors.length === 0));
   }
+});
+
+Deno.test("toCrdSchema() keeps fields named like JSON Schema keywords (id, $schema)", () => {
+  const schema = toCrdSchema(z.object({ id: z.string(), $schema: z.string().optional() }));
+  assert.deepEqual(Object.keys(schema.properties as object).sort(), ["$schema", "id"]);
+  assert.deepEqual(schema.required, ["id"]);
+  assert.equal("$schema" in schema, false, "the keyword itself is still dropped");
 });
