@@ -9,17 +9,43 @@ import { DIGITS, HEX, randomString } from "./_random.ts";
 import { pem } from "../common/der.ts";
 import type { DecoyOptions } from "./text_decoys.ts";
 
+/** Options of {@linkcode RsaKeys}. */
+export interface RsaKeysOptions {
+  /** Keys made per minute at most. Default 12. */
+  perMinute?: number;
+  /** The clock, in ms. */
+  now?: () => number;
+}
+
 /**
  * RSA private keys made ahead of need by WebCrypto, whose key generation runs on a thread of
  * its own: {@linkcode RsaKeys.ready} waits until one is there, {@linkcode RsaKeys.take} hands
  * it out synchronously (the decoy is written between creating the file and closing it).
+ *
+ * A container that deletes its decoy over and over makes the agent plant a new one each time:
+ * so that this cannot keep a core busy making keys, at most `perMinute` are made a minute, and
+ * past that the last key is handed out again (each file still has ids of its own).
  */
 export class RsaKeys {
   readonly #spare: string[] = [];
+  readonly #perMinute: number;
+  readonly #now: () => number;
+  readonly #made: number[] = [];
+  #last?: string;
 
-  /** Makes a key unless one is spare. */
+  /** @param options How many keys a minute at most; the clock. */
+  constructor(options: RsaKeysOptions = {}) {
+    this.#perMinute = options.perMinute ?? 12;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Makes a key unless one is spare, or the minute's keys are made (the last is reused). */
   async ready(): Promise<void> {
     if (this.#spare.length > 0) return;
+    const now = this.#now();
+    while (this.#made.length > 0 && now - this.#made[0] >= 60_000) this.#made.shift();
+    if (this.#last !== undefined && this.#made.length >= this.#perMinute) return;
+    this.#made.push(now);
     const pair = await crypto.subtle.generateKey(
       {
         name: "RSASSA-PKCS1-v1_5",
@@ -40,8 +66,9 @@ export class RsaKeys {
    * @throws {Error} when none is spare: call {@linkcode RsaKeys.ready} first.
    */
   take(): string {
-    const key = this.#spare.pop();
+    const key = this.#spare.pop() ?? this.#last;
     if (key === undefined) throw new Error("No RSA key is ready: await RsaKeys.ready() first");
+    this.#last = key;
     return key;
   }
 }

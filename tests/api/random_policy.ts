@@ -46,7 +46,14 @@ export function randomSpec(
     if (chance(0.5)) trap.metadata = { severity: pick(["low", "medium", "high"]), owner: word() };
     if (version === "v2alpha1") {
       trap.action = pick(["alert", "block"]);
-      if (chance(0.5)) trap.content = `token-${word()}-${Math.floor(random() * 1e6)}\n`;
+      const filled = chance(0.6);
+      if (filled && chance(0.4)) trap.content = `token-${word()}-${Math.floor(random() * 1e6)}\n`;
+      else if (filled && chance(0.5)) {
+        trap.create = true;
+        trap.contentFrom = chance(0.5)
+          ? { generate: "kubeconfig", options: { cluster: word(), user: word() } }
+          : { secretKeyRef: { name: `${word()}-decoys`, key: word() } };
+      }
       if (chance(0.5)) {
         trap.owner = { uid: Math.floor(random() * 2000), gid: Math.floor(random() * 2000) };
       }

@@ -147,7 +147,7 @@ Deno.test("1,000 copies of every kind are pairwise distinct", async () => {
 Deno.test("1,000 gcp key files are pairwise distinct, and their RSA keys too", async () => {
   // An RSA key takes 0.1-0.2 s to make: 1,000 files share 20 keys here, which are checked
   // apart; each file also differs in its key id, e-mail address and client id.
-  const keys = new RsaKeys();
+  const keys = new RsaKeys({ perMinute: 20 });
   const pems: string[] = [];
   for (let i = 0; i < 20; i++) {
     await keys.ready();
@@ -203,4 +203,20 @@ Deno.test("base32() encodes as RFC 4648 does, without padding", () => {
   assert.equal(base32(ascii("foobar")), "MZXW6YTBOI");
   assert.equal(base32(ascii("f")), "MY");
   assert.equal(base32(new Uint8Array(10)), "AAAAAAAAAAAAAAAA");
+});
+
+Deno.test("RsaKeys makes at most its keys a minute and then hands out the last one again", async () => {
+  let now = 0;
+  const keys = new RsaKeys({ perMinute: 2, now: () => now });
+  assert.throws(() => keys.take(), /await RsaKeys.ready\(\) first/);
+  const taken: string[] = [];
+  for (let i = 0; i < 4; i++) {
+    await keys.ready();
+    taken.push(keys.take());
+  }
+  assert.equal(new Set(taken).size, 2, "two keys made, the second handed out again");
+  assert.equal(taken[3], taken[1]);
+  now += 60_000;
+  await keys.ready();
+  assert.ok(!taken.includes(keys.take()), "a new minute, a new key");
 });
