@@ -47,8 +47,10 @@ function certManagerVariant(docs: Doc[]): Doc[] {
       );
     }
     if (doc.kind === "Role") {
-      doc.rules = doc.rules.filter((rule: { resources: string[] }) =>
-        !rule.resources.includes("secrets")
+      // The webhook certificate is mounted: Secrets are only read, one by one, for callback
+      // headers and trap content (the labelled ones only: see src/agent/labelled_secrets.ts).
+      doc.rules = doc.rules.map((rule: { resources: string[]; verbs: string[] }) =>
+        rule.resources.includes("secrets") ? { ...rule, verbs: ["get"] } : rule
       );
     }
     if (doc.kind === "DaemonSet") {

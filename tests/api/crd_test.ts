@@ -140,3 +140,21 @@ Deno.test("toCrdSchema() keeps fields named like JSON Schema keywords (id, $sche
   assert.deepEqual(schema.required, ["id"]);
   assert.equal("$schema" in schema, false, "the keyword itself is still dropped");
 });
+
+Deno.test("both install manifests let the agent get Secrets in its namespace only; the cert-manager one only gets them", () => {
+  const secretRules = (path: string) => {
+    const docs = parseAllDocuments(renderManifests().get(path)!).map((d) => d.toJSON());
+    const roles = docs.filter((d) => d?.kind === "Role" || d?.kind === "ClusterRole");
+    return roles.flatMap((role) =>
+      (role.rules as { resources: string[]; verbs: string[] }[])
+        .filter((rule) => rule.resources.includes("secrets"))
+        .map((rule) => ({ kind: role.kind, namespace: role.metadata.namespace, verbs: rule.verbs }))
+    );
+  };
+  const plain = secretRules("manifests/install.yaml");
+  assert.deepEqual(plain.map((r) => [r.kind, r.namespace]), [["Role", "kivebpf-system"]]);
+  assert.ok(plain[0].verbs.includes("get"));
+  assert.deepEqual(secretRules("manifests/install-cert-manager.yaml"), [
+    { kind: "Role", namespace: "kivebpf-system", verbs: ["get"] },
+  ]);
+});

@@ -3,6 +3,7 @@
  * Python's configparser, jq), and 1,000 copies of each pairwise distinct.
  */
 import assert from "node:assert/strict";
+import { runCommand } from "../../scripts/_run.ts";
 import { DECOY_KIND_NAMES, type DecoyKind } from "../../src/api/mod.ts";
 import { base32, DecoyFactory, decoyId, decoyMark, isDecoyId } from "../../src/decoys/mod.ts";
 import { gcpServiceAccount, RsaKeys } from "../../src/decoys/gcp_key.ts";
@@ -16,19 +17,9 @@ async function make(kind: DecoyKind, options: Record<string, string> = {}, id = 
 }
 
 async function tool(command: string, args: string[], stdin = ""): Promise<string> {
-  const child = new Deno.Command(command, {
-    args,
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(stdin));
-  await writer.close();
-  const { code, stdout, stderr } = await child.output();
-  const text = new TextDecoder().decode(stdout);
-  assert.equal(code, 0, `${command} ${args.join(" ")} failed: ${new TextDecoder().decode(stderr)}`);
-  return text;
+  const result = await runCommand(command, args, { stdin });
+  assert.equal(result.code, 0, `${command} ${args.join(" ")} failed: ${result.stderr}`);
+  return result.stdout;
 }
 
 async function tempFile(text: string, mode = 0o600): Promise<string> {

@@ -4,6 +4,7 @@
  * planted files.
  */
 import assert from "node:assert/strict";
+import { runCommand } from "../../scripts/_run.ts";
 import { GROUP } from "../../src/api/mod.ts";
 import { kubectl } from "../_support/kube.ts";
 import { AgentProcess, waitFor } from "./_cluster.ts";
@@ -49,10 +50,10 @@ async function sha256(path: string): Promise<string> {
   return Array.from(new Uint8Array(digest), (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-async function run(command: string, args: string[]): Promise<string> {
-  const { code, stdout, stderr } = await new Deno.Command(command, { args }).output();
-  assert.equal(code, 0, `${command}: ${new TextDecoder().decode(stderr)}`);
-  return new TextDecoder().decode(stdout);
+async function run(command: string, args: string[], stdin = ""): Promise<string> {
+  const result = await runCommand(command, args, { stdin });
+  assert.equal(result.code, 0, `${command} ${args.join(" ")} failed: ${result.stderr}`);
+  return result.stdout;
 }
 
 Deno.test("generate traps plant parseable decoys with an id per pod that alerts carry, and an agent restart changes no file", async () => {
@@ -87,6 +88,18 @@ Deno.test("generate traps plant parseable decoys with an id per pod that alerts 
     assert.equal(new Set(ids).size, 4, `one id per (trap, pod): ${ids}`);
     for (const id of ids) assert.match(id, /^[A-Z2-7]{16}$/);
     assert.deepEqual(decoys.get(0)!.map((d) => d.kind), ["ssh-private-key", "ssh-private-key"]);
+    // The lookup docs/DECOYS.md gives, from a leaked id back to its pod.
+    const listed = await kubectl(["get", "knr", "-A", "-o", "json"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    const traced = await run("jq", [
+      "-r",
+      "--arg",
+      "id",
+      idOf(1, "decoy-b"),
+      ".items[] | .node as $node | .traps[] | .path as $path | .decoys[]? | " +
+      'select(.id == $id) | "\\(.namespace)/\\(.pod) container \\(.container) on \\($node): \\($path)"',
+    ], listed.stdout);
+    assert.equal(traced, "default/decoy-b container app on node-a: /root/.aws/credentials\n");
 
     // Each file is what the real tool reads, with the id the status reports. (These host
     // reads are accesses too: the alerts below are picked by their process and pod.)
