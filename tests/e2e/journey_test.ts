@@ -194,3 +194,48 @@ Deno.test("a policy whose label selector matches nothing arms nothing", async ()
   assert.notEqual(exists.code, 0, "no file planted anywhere");
   await kubectlOk(["-n", NS, "delete", "kp", "matches-nothing"]);
 });
+
+Deno.test("the decoy sample plants generated credentials whose decoy id the report lists and the alert carries", async () => {
+  await kubectlOk(["apply", "-f", "config/samples/kive_v2alpha1_decoys_kivepolicy.yaml"]);
+  // Three of its traps match the sample pod's label security-level=high.
+  await waitArmed("decoy-credentials", 3);
+  const decoys = await waitFor("the decoys in the node's report", async () => {
+    const reports = JSON.parse(
+      await kubectlOk([
+        "-n",
+        NS,
+        "get",
+        "knr",
+        "-l",
+        "kivebpf.san7o.github.io/policy=decoy-credentials",
+        "-o",
+        "json",
+      ]),
+    );
+    const listed = reports.items.flatMap((report: { traps: { path: string; decoys?: [] }[] }) =>
+      report.traps.flatMap((trap) =>
+        (trap.decoys ?? []).map((d: object) => ({ ...d, path: trap.path }))
+      )
+    );
+    return listed.length === 3 ? listed : undefined;
+  }, 60);
+  const aws = decoys.find((d: { path: string }) => d.path === "/root/.aws/credentials");
+  assert.equal(aws.pod, "nginx-pod");
+  assert.match(aws.id, /^[A-Z2-7]{16}$/);
+  const since = now();
+  const text = await kubectlOk(["exec", "nginx-pod", "--", "cat", "/root/.aws/credentials"]);
+  assert.match(text, new RegExp(`^\\[default\\]\naws_access_key_id = AKIA${aws.id}\n`));
+  const [alert] = await waitFor("the decoy's alert", async () => {
+    const found = (await agentAlerts(since)).filter((a) =>
+      (a.metadata as { path: string }).path === "/root/.aws/credentials"
+    );
+    return found.length > 0 ? found : undefined;
+  }, 60);
+  assert.deepEqual(alert.decoy, { id: aws.id, kind: "aws-credentials" });
+  const env = await kubectlOk(["exec", "nginx-pod", "--", "cat", "/app/.env"]);
+  assert.match(
+    env,
+    /^DATABASE_URL=postgres:\/\/app_[a-z2-7]{16}:\S+@orders-db\.internal:5432\/orders$/m,
+  );
+  await kubectlOk(["-n", NS, "delete", "kp", "decoy-credentials", "--timeout=60s"]);
+});
