@@ -158,6 +158,7 @@ export class NodeReportWriter {
       ...(entry.backend ? { backend: entry.backend } : {}),
       armed: entry.armed,
       notArmed: entry.notArmed,
+      ...(entry.decoysNotListed ? { decoysNotListed: entry.decoysNotListed } : {}),
       traps: entry.traps,
     };
   }

@@ -8,7 +8,7 @@
 import type { PolicyRef, TrapProblem, TrapTarget } from "./desired.ts";
 import { REASON_BLOCK_NOT_ENFORCED } from "./conditions.ts";
 import type { TrapChange } from "./trap_changes.ts";
-import { MAX_DECOYS_LISTED } from "../api/status_schema.ts";
+import { MAX_DECOYS_LISTED, MAX_DECOYS_PER_REPORT } from "../api/status_schema.ts";
 
 /** The outcome of planting one target. */
 export type PlantOutcome =
@@ -24,6 +24,8 @@ export interface NodeStatusEntry {
   armed: number;
   /** Matching containers where a trap is not armed (all of them; `problems` lists 32 per trap). */
   notArmed: number;
+  /** Decoys armed but left out of `traps[].decoys`, past the bounds. */
+  decoysNotListed?: number;
   traps: {
     index: number;
     path: string;
@@ -114,7 +116,9 @@ export function nodeStatusEntries(
     if (outcome.ok) {
       trap.armed++;
       entry.armed++;
-      if (outcome.decoy && (trap.decoys?.length ?? 0) < MAX_DECOYS_LISTED) {
+      if (outcome.decoy && !listable(entry, trap)) {
+        entry.decoysNotListed = (entry.decoysNotListed ?? 0) + 1;
+      } else if (outcome.decoy) {
         (trap.decoys ??= []).push({
           pod: outcome.target.pod.name,
           namespace: outcome.target.pod.namespace,
@@ -169,4 +173,10 @@ export function nodeStatusEntries(
     }
   }
   return result;
+}
+
+/** Whether one more decoy fits the trap's list and the report's. */
+function listable(entry: NodeStatusEntry, trap: NodeStatusEntry["traps"][number]): boolean {
+  const listed = entry.traps.reduce((sum, t) => sum + (t.decoys?.length ?? 0), 0);
+  return (trap.decoys?.length ?? 0) < MAX_DECOYS_LISTED && listed < MAX_DECOYS_PER_REPORT;
 }

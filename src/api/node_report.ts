@@ -38,6 +38,9 @@ export const NodeReportBody = z.object({
   notArmed: z.number().int().min(0).optional().meta({
     description: "(trap, container) pairs not armed, with reasons under traps[].problems.",
   }),
+  decoysNotListed: z.number().int().min(0).optional().meta({
+    description: "Decoys armed but not listed under traps[].decoys, past the report's bound.",
+  }),
   traps: z.array(TrapReport).optional().meta({
     "x-kubernetes-list-type": "map",
     "x-kubernetes-list-map-keys": ["index"],

@@ -49,6 +49,8 @@ const trapDecoy = z.object({
 
 /** Decoys listed per trap and node; a node runs a few hundred containers at most. */
 export const MAX_DECOYS_LISTED = 512;
+/** Decoys listed per report, all traps together: keeps a report far below etcd's 1.5 MiB. */
+export const MAX_DECOYS_PER_REPORT = 2048;
 
 /** What one node reports about one trap. */
 export const TrapReport = z.object({

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import type { TrapTarget } from "../../src/agent/desired.ts";
 import { nodeStatusEntries } from "../../src/agent/status.ts";
-import { MAX_DECOYS_LISTED } from "../../src/api/status_schema.ts";
+import { MAX_DECOYS_LISTED, MAX_DECOYS_PER_REPORT } from "../../src/api/status_schema.ts";
 
 function target(pod: string): TrapTarget {
   return {
@@ -44,4 +44,17 @@ Deno.test("nodeStatusEntries() lists each armed container's decoy id, sorted, bo
   const big = nodeStatusEntries("node-a", "k", undefined, many, []).get("uid")!.entry;
   assert.equal(big.armed, MAX_DECOYS_LISTED + 5, "every container counts as armed");
   assert.equal(big.traps[0].decoys?.length, MAX_DECOYS_LISTED);
+  assert.equal(big.decoysNotListed, 5, "counted where not listed");
+
+  // Many traps: the report as a whole stays bounded.
+  const wide = Array.from({ length: 8 }, (_, index) =>
+    Array.from({ length: 300 }, (_, i) => ({
+      target: { ...target(`pod-${i}`), trapIndex: index },
+      ok: true as const,
+      decoy: { id: "DDDDDDDDDDDDDDDD", kind: "npmrc" },
+    }))).flat();
+  const report = nodeStatusEntries("node-a", "k", undefined, wide, []).get("uid")!.entry;
+  const listed = report.traps.reduce((sum, t) => sum + (t.decoys?.length ?? 0), 0);
+  assert.equal(listed, MAX_DECOYS_PER_REPORT);
+  assert.equal(report.decoysNotListed, 8 * 300 - MAX_DECOYS_PER_REPORT);
 });
