@@ -8,6 +8,7 @@
 import {
   compileContainerName,
   compileIpSelector,
+  compileLabelExpressions,
   type KivePolicyV2,
   type Matcher,
   type MatchGroup,
@@ -100,6 +101,7 @@ interface CompiledGroup {
   pod?: string;
   namespace?: string;
   labels?: [string, string][];
+  expressions?: (labels: Readonly<Record<string, string>>) => boolean;
   containerName?: Matcher;
   ip?: Matcher;
 }
@@ -109,6 +111,9 @@ function compileGroup(group: MatchGroup): CompiledGroup {
     pod: group.pod,
     namespace: group.namespace,
     labels: group.matchLabels ? Object.entries(group.matchLabels) : undefined,
+    expressions: group.matchExpressions
+      ? compileLabelExpressions(group.matchExpressions)
+      : undefined,
     containerName: group.containerName ? compileContainerName(group.containerName) : undefined,
     ip: group.ip ? compileIpSelector(group.ip) : undefined,
   };
@@ -120,6 +125,7 @@ function podMatches(group: CompiledGroup, pod: PodView): boolean {
   if (group.labels && !group.labels.every(([key, value]) => pod.labels[key] === value)) {
     return false;
   }
+  if (group.expressions && !group.expressions(pod.labels)) return false;
   if (group.ip && !pod.ips.some((ip) => group.ip!(ip))) return false;
   return true;
 }

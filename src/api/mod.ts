@@ -31,3 +31,11 @@ export {
   parseGlob,
   parseIp,
 } from "./selectors.ts";
+export {
+  compileLabelExpressions,
+  LABEL_OPERATORS,
+  type LabelExpression,
+  labelKeyProblem,
+  type LabelOperator,
+  labelValueProblem,
+} from "./label_selector.ts";

@@ -13,6 +13,12 @@ import {
   type DecoyKind,
   decoyOptionNames,
 } from "./decoy_kinds.ts";
+import {
+  expressionValuesProblem,
+  LABEL_OPERATORS,
+  labelKeyProblem,
+  labelValueProblem,
+} from "./label_selector.ts";
 import { isChmodMode } from "./mode.ts";
 import { compileContainerName, compileIpSelector } from "./selectors.ts";
 import type { PolicyStatus } from "./status_schema.ts";
@@ -184,7 +190,44 @@ const ipSelector = z.string().min(1).max(64).superRefine((selector, ctx) => {
   ...cel({ rule: "isIP(self) || isCIDR(self)", message: IP_MESSAGE }),
 });
 
-const SELECTOR_KEYS = ["pod", "namespace", "matchLabels", "containerName", "ip"] as const;
+const OPERATOR_VALUES_MESSAGE = "values must not be empty for In and NotIn, and must be empty " +
+  "for Exists and DoesNotExist";
+
+const labelExpression = z.object({
+  key: z.string().max(317).superRefine((key, ctx) => {
+    const problem = labelKeyProblem(key);
+    if (problem) ctx.addIssue({ code: "custom", message: problem });
+  }).meta({ description: "The label key the expression tests." }),
+  operator: z.enum(LABEL_OPERATORS).meta({
+    description: "In, NotIn, Exists or DoesNotExist, as in Kubernetes label selectors.",
+  }),
+  values: z.array(
+    z.string().max(63).superRefine((value, ctx) => {
+      const problem = labelValueProblem(value);
+      if (problem) ctx.addIssue({ code: "custom", message: problem });
+    }),
+  ).max(64).optional().meta({ description: "Values for In and NotIn; none for the others." }),
+}).superRefine((expression, ctx) => {
+  const problem = expressionValuesProblem(expression);
+  if (problem) ctx.addIssue({ code: "custom", path: ["values"], message: problem });
+}).meta({
+  description: "A label selector requirement, as Kubernetes has them.",
+  ...cel({
+    rule: "self.operator in ['In', 'NotIn'] ? (has(self.values) && size(self.values) > 0) : " +
+      "(!has(self.values) || size(self.values) == 0)",
+    message: OPERATOR_VALUES_MESSAGE,
+    fieldPath: ".values",
+  }),
+});
+
+const SELECTOR_KEYS = [
+  "pod",
+  "namespace",
+  "matchLabels",
+  "matchExpressions",
+  "containerName",
+  "ip",
+] as const;
 const GROUP_MESSAGE = `must set at least one of ${SELECTOR_KEYS.join(", ")}`;
 
 /** One `matchAny` group: a container matches when it satisfies every selector in it. */
@@ -192,6 +235,11 @@ export const MatchGroup = z.object({
   pod: selectorString("Pod name.").optional(),
   namespace: selectorString("Pod namespace.", 63).optional(),
   matchLabels: stringMap("Labels the pod must all carry.").optional(),
+  // 16, not more: with 256 traps of 64 groups, the CEL rule on each expression must stay
+  // inside the API server's cost budget for the whole object.
+  matchExpressions: z.array(labelExpression).max(16).optional().meta({
+    description: "Label expressions (In, NotIn, Exists, DoesNotExist) the pod must all satisfy.",
+  }),
   containerName: containerNameSelector.optional(),
   ip: ipSelector.optional(),
 }).superRefine((group, ctx) => {

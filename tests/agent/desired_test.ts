@@ -134,3 +134,46 @@ Deno.test("podView() reads container ids, running state and IPs from the pod sta
     { name: "c3", id: "", running: false },
   ]);
 });
+
+Deno.test("computeDesired() applies matchExpressions as Kubernetes does, ANDed with the group's other selectors", () => {
+  const trap = (group: Record<string, unknown>) => [{ path: "/t", matchAny: [group] }];
+  const expressions = (...list: unknown[]) => ({ matchExpressions: list });
+  assert.deepEqual(
+    targetsOf(trap(expressions({ key: "security-level", operator: "In", values: ["high"] }))),
+    ["nginx-pod/nginx", "nginx-pod/sidecar"],
+  );
+  // NotIn also selects pods without the label; DoesNotExist only those.
+  assert.deepEqual(
+    targetsOf(trap(expressions({ key: "security-level", operator: "NotIn", values: ["low"] }))),
+    ["nginx-pod/nginx", "nginx-pod/sidecar", "web-7/db-1", "web-7/web-1"],
+  );
+  assert.deepEqual(
+    targetsOf(trap(expressions({ key: "security-level", operator: "DoesNotExist" }))),
+    [
+      "web-7/db-1",
+      "web-7/web-1",
+    ],
+  );
+  assert.deepEqual(targetsOf(trap(expressions({ key: "tier", operator: "Exists" }))), [
+    "web-7/db-1",
+    "web-7/web-1",
+  ]);
+  // An exclusion must narrow what the rest of the group selects, never widen it.
+  assert.deepEqual(
+    targetsOf(trap({
+      namespace: "default",
+      ...expressions({ key: "security-level", operator: "NotIn", values: ["low"] }),
+    })),
+    ["nginx-pod/nginx", "nginx-pod/sidecar"],
+  );
+  assert.deepEqual(
+    targetsOf(trap({
+      containerName: "nginx",
+      ...expressions(
+        { key: "security-level", operator: "Exists" },
+        { key: "security-level", operator: "NotIn", values: ["high"] },
+      ),
+    })),
+    ["other/nginx"],
+  );
+});

@@ -176,7 +176,8 @@ export const BAD_INPUTS: BadInput[] = [
     apiVersion: "v1",
     spec: oneTrap({ matchAny: [{ pod: "nginx-pod" }, {}] }),
     field: "spec.traps[0].matchAny[1]",
-    message: "must set at least one of pod, namespace, matchLabels, containerName, ip",
+    message:
+      "must set at least one of pod, namespace, matchLabels, matchExpressions, containerName, ip",
   },
   {
     name: "empty pod name",
@@ -312,6 +313,50 @@ export const BAD_INPUTS: BadInput[] = [
     field: "spec.traps[0].owner.uid",
     message: "must be at least 0",
     apiMessage: "should be greater than or equal to 0",
+  },
+  {
+    name: "In without values",
+    apiVersion: "v1",
+    spec: oneTrap({ matchAny: [{ matchExpressions: [{ key: "tier", operator: "In" }] }] }),
+    field: "spec.traps[0].matchAny[0].matchExpressions[0].values",
+    message: "values must not be empty for operator In",
+    apiMessage: "values must not be empty for In and NotIn",
+  },
+  {
+    name: "Exists with values",
+    apiVersion: "v2alpha1",
+    spec: oneTrap({
+      matchAny: [{ matchExpressions: [{ key: "tier", operator: "Exists", values: ["x"] }] }],
+    }),
+    field: "spec.traps[0].matchAny[0].matchExpressions[0].values",
+    message: "values must be empty for operator Exists",
+    apiMessage: "must be empty for Exists and DoesNotExist",
+  },
+  {
+    name: "unknown label operator",
+    apiVersion: "v1",
+    spec: oneTrap({
+      matchAny: [{ matchExpressions: [{ key: "tier", operator: "Gt", values: ["1"] }] }],
+    }),
+    field: "spec.traps[0].matchAny[0].matchExpressions[0].operator",
+    message: 'must be one of "In", "NotIn", "Exists", "DoesNotExist"',
+    apiMessage: 'Unsupported value: "Gt"',
+  },
+  {
+    name: "bad label key in an expression",
+    apiVersion: "v1",
+    spec: oneTrap({ matchAny: [{ matchExpressions: [{ key: "a b", operator: "Exists" }] }] }),
+    field: "spec.traps[0].matchAny[0].matchExpressions[0].key",
+    message: "a label key is an optional DNS prefix",
+  },
+  {
+    name: "bad label value in an expression",
+    apiVersion: "v1",
+    spec: oneTrap({
+      matchAny: [{ matchExpressions: [{ key: "tier", operator: "NotIn", values: ["a b"] }] }],
+    }),
+    field: "spec.traps[0].matchAny[0].matchExpressions[0].values[0]",
+    message: "a label value is empty or at most 63",
   },
   {
     name: "content and contentFrom together",

@@ -30,6 +30,12 @@ export function randomSpec(
     if (chance(0.5)) out.pod = `${word()}-pod`;
     if (chance(0.5)) out.namespace = word();
     if (chance(0.3)) out.matchLabels = { [`app.io/${word()}`]: word(), tier: word() };
+    if (chance(0.3)) {
+      out.matchExpressions = [
+        { key: "tier", operator: pick(["In", "NotIn"]), values: [word(), word()] },
+        { key: `app.io/${word()}`, operator: pick(["Exists", "DoesNotExist"]) },
+      ];
+    }
     if (chance(0.3)) out.containerName = pick(["nginx", "regex:web-[0-9]+", "glob:db-*"]);
     if (chance(0.2)) out.ip = pick(["10.244.0.0/16", "10.0.0.7", "fd00::/64"]);
     if (Object.keys(out).length === 0) out.pod = word();

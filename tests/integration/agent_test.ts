@@ -607,3 +607,58 @@ Deno.test("the shipped samples applied together arm every non-block trap; the bl
     await seedCleanup();
   });
 });
+
+Deno.test("matchExpressions plant in the pods they select and never in the pods they exclude", async () => {
+  await withFixture(async (fixture) => {
+    const pods: Record<string, { labels: Record<string, string> }> = {
+      "expr-prod": { labels: { tier: "web", env: "prod" } },
+      "expr-dev": { labels: { tier: "web", env: "dev" } },
+      "expr-canary": { labels: { tier: "web", env: "prod", canary: "true" } },
+      "expr-db": { labels: { tier: "db", env: "prod" } },
+    };
+    const containers = new Map<string, Awaited<ReturnType<typeof startContainer>>>();
+    for (const [name, { labels }] of Object.entries(pods)) {
+      const container = await startContainer(fixture);
+      containers.set(name, container);
+      await createFixturePod(fixture, {
+        name,
+        namespace: "default",
+        node: "node-a",
+        labels,
+        containerName: "app",
+        container,
+      });
+    }
+    const agent = new AgentProcess("node-a");
+    fixture.agents.push(agent);
+    await applyPolicy("expr-policy", {
+      traps: [{
+        path: "/expr.txt",
+        create: true,
+        matchAny: [{
+          namespace: "default",
+          matchExpressions: [
+            { key: "tier", operator: "In", values: ["web"] },
+            { key: "env", operator: "NotIn", values: ["dev"] },
+            { key: "canary", operator: "DoesNotExist" },
+          ],
+        }],
+      }],
+    });
+    fixture.cleanups.push(() => deletePolicy("expr-policy"));
+    await waitFor("node-a to arm the one selected pod", async () => {
+      const entry = await nodeStatus("expr-policy", "node-a");
+      return entry?.armed === 1 ? entry : undefined;
+    });
+    await waitFor(
+      "the trap in expr-prod",
+      () => hostStat(containers.get("expr-prod")!, "/expr.txt"),
+    );
+    for (const excluded of ["expr-dev", "expr-canary", "expr-db"]) {
+      assert.equal(await hostStat(containers.get(excluded)!, "/expr.txt"), undefined, excluded);
+    }
+    await containers.get("expr-prod")!.execOk(["cat", "/expr.txt"]);
+    const alert = await waitFor("the alert", () => agent.alerts()[0]);
+    assert.equal((alert.pod as { name: string }).name, "expr-prod");
+  });
+});
