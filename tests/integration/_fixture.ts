@@ -197,3 +197,31 @@ export async function appPod(
   });
   return app;
 }
+
+/** A request a {@linkcode startReceiver} got. */
+export interface ReceivedAlert {
+  path: string;
+  headers: Headers;
+  body: { KiveAlert: Record<string, unknown> };
+}
+
+/**
+ * An HTTP server on loopback that records every alert POSTed to it, shut down by the fixture.
+ *
+ * @returns What it received, and the URL of a path on it.
+ */
+export function startReceiver(
+  fixture: { cleanups: (() => Promise<unknown>)[] },
+): { received: ReceivedAlert[]; url: (path: string) => string } {
+  const received: ReceivedAlert[] = [];
+  const server = Deno.serve(
+    { hostname: "127.0.0.1", port: 0, onListen: () => {} },
+    async (request) => {
+      const path = new URL(request.url).pathname;
+      received.push({ path, headers: request.headers, body: await request.json() });
+      return new Response("ok");
+    },
+  );
+  fixture.cleanups.push(() => server.shutdown());
+  return { received, url: (path) => `http://127.0.0.1:${server.addr.port}${path}` };
+}

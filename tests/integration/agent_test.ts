@@ -20,6 +20,7 @@ import {
   NS,
   policyPath,
   startContainer,
+  startReceiver,
   withFixture,
 } from "./_fixture.ts";
 
@@ -445,15 +446,7 @@ Deno.test("callbacks: the receiver gets the POST and stdout does not; a receiver
 
 Deno.test("v2alpha1 callbacks carry headers from a labelled Secret, and unlabelled Secrets are refused", async () => {
   await withFixture(async (fixture) => {
-    const received: { headers: Headers; body: { KiveAlert: Record<string, unknown> } }[] = [];
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-      async (request) => {
-        received.push({ headers: request.headers, body: await request.json() });
-        return new Response("ok");
-      },
-    );
-    fixture.cleanups.push(() => server.shutdown());
+    const { received, url: receiverUrl } = startReceiver(fixture);
     for (
       const [name, labelled] of [["hook-headers", true], ["unlabelled-headers", false]] as const
     ) {
@@ -469,7 +462,7 @@ Deno.test("v2alpha1 callbacks carry headers from a labelled Secret, and unlabell
     const container = await appPod(fixture, "hdr-pod");
     const agent = new AgentProcess("node-a");
     fixture.agents.push(agent);
-    const url = `http://127.0.0.1:${server.addr.port}/ingest`;
+    const url = receiverUrl("/ingest");
     const policy = {
       apiVersion: `${GROUP}/v2alpha1`,
       kind: "KivePolicy",

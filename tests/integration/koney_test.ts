@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { GROUP } from "../../src/api/mod.ts";
 import { kubectl } from "../_support/kube.ts";
 import { AgentProcess, ensureNamespace, waitFor } from "./_cluster.ts";
-import { createFixturePod, kube, startContainer, withFixture } from "./_fixture.ts";
+import { createFixturePod, kube, startContainer, startReceiver, withFixture } from "./_fixture.ts";
 
 const KONEY_NS = "koney-system";
 
@@ -31,15 +31,7 @@ const KONEY_READS = [
 
 Deno.test("a policy in Koney's shape alerts Koney's forwarder with every field it reads", async () => {
   await withFixture(async (fixture) => {
-    const received: { path: string; body: { KiveAlert: Record<string, unknown> } }[] = [];
-    const server = Deno.serve(
-      { hostname: "127.0.0.1", port: 0, onListen: () => {} },
-      async (request) => {
-        received.push({ path: new URL(request.url).pathname, body: await request.json() });
-        return new Response("ok");
-      },
-    );
-    fixture.cleanups.push(() => server.shutdown());
+    const { received, url } = startReceiver(fixture);
     await ensureNamespace(kube, KONEY_NS);
     const container = await startContainer(fixture);
     // Koney plants the honeytoken itself (its containerExec strategy), then asks for a captor.
@@ -69,7 +61,7 @@ Deno.test("a policy in Koney's shape alerts Koney's forwarder with every field i
       spec: {
         traps: [{
           path: "/tmp/auth_token.json",
-          callback: `http://127.0.0.1:${server.addr.port}/handlers/kive`,
+          callback: url("/handlers/kive"),
           metadata: { "koney-deception-policy-name": "koney-test-deceptionpolicy" },
           matchAny: [
             {
