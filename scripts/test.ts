@@ -114,7 +114,10 @@ async function exists(path: string): Promise<boolean> {
 
 /** Runs `paths` against a kube-apiserver + etcd of their own (built once, then cached). */
 async function againstApiServer(paths: string[]): Promise<Tally> {
-  const build = await run("bash", ["scripts/build_k8s.sh"]);
+  const build = await run("bash", [
+    "-c",
+    "bash scripts/build_k8s.sh && bash scripts/fetch_prometheus.sh",
+  ]);
   if (build.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
   const dir = await Deno.makeTempDir({ prefix: "kivebpf-apiserver-" });
   const start = await run("bash", ["scripts/apiserver.sh", "start", dir]);
@@ -152,15 +155,20 @@ const stages: Stage[] = [
   },
   {
     name: "unit",
-    run: () =>
-      denoTest([
+    async run() {
+      // promtool checks the shipped Prometheus rules (tests/prometheus).
+      const prometheus = await run("bash", ["scripts/fetch_prometheus.sh"]);
+      if (prometheus.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
+      return await denoTest([
         "tests/api",
         "tests/common",
         "tests/webhook",
         "tests/agent",
         "tests/delivery",
         "tests/decoys",
-      ]),
+        "tests/prometheus",
+      ]);
+    },
   },
   {
     name: "apiserver",

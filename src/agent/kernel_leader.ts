@@ -153,6 +153,7 @@ export class KernelLeader {
       registrations.flatMap((r) => r.callbackHeadersSecret ? [r.callbackHeadersSecret] : []),
     ).catch(() => {});
     const result = arms.sync(engine, registrations);
+    this.#startAlertSeries(registrations);
     this.#recordSyncProblems(result);
     const firstSync = alerts.holding;
     alerts.release();
@@ -168,6 +169,20 @@ export class KernelLeader {
       });
     }
     this.#o.metrics?.trapsArmed.set({}, arms.armedInodes);
+  }
+
+  /**
+   * Starts the alert counters of every armed policy at 0, so that Prometheus sees the first
+   * access as an increase (a series first scraped at 1 has none).
+   */
+  #startAlertSeries(registrations: readonly TrapRegistration[]): void {
+    const alerts = this.#o.metrics?.alerts;
+    if (!alerts) return;
+    for (const { policy } of registrations) {
+      for (const sink of ["stdout", "callback"]) {
+        alerts.inc({ policy: policy.name, namespace: policy.namespace, sink }, 0);
+      }
+    }
   }
 
   /** The kernel's refusal of this node's registration, if it refused it. */

@@ -12,8 +12,9 @@ import { KernelArms } from "../../src/agent/kernel_arms.ts";
 import { KernelLeader } from "../../src/agent/kernel_leader.ts";
 import { createLogger } from "../../src/agent/log.ts";
 import { accessEvent, registration, ScriptedEngine } from "./_fixtures.ts";
+import { type AgentMetrics, createAgentMetrics } from "../../src/delivery/mod.ts";
 
-function leaderWith(engine: ScriptedEngine | Error) {
+function leaderWith(engine: ScriptedEngine | Error, metrics?: AgentMetrics) {
   const lines: string[] = [];
   const log = createLogger("debug", (line) => lines.push(line));
   const alerts: Alert[] = [];
@@ -34,6 +35,7 @@ function leaderWith(engine: ScriptedEngine | Error) {
     alerts: router,
     arms,
     describe: (error) => String((error as Error).message ?? error),
+    metrics,
   });
   return { leader, lines, alerts, arms };
 }
@@ -115,3 +117,19 @@ function targetOf(r: TrapRegistration) {
     container: r.container,
   };
 }
+
+Deno.test("KernelLeader starts each armed policy's alert counters at 0, so the first access is an increase", async () => {
+  const metrics = createAgentMetrics();
+  const { leader } = leaderWith(new ScriptedEngine("tracepoint"), metrics);
+  assert.equal(await leader.start(), true);
+  const policy = registration("1001").policy;
+  const labels = (sink: string) => ({ policy: policy.name, namespace: policy.namespace, sink });
+  assert.equal(metrics.alerts.get(labels("stdout")), undefined);
+  leader.sync([registration("1001")]);
+  assert.equal(metrics.alerts.get(labels("stdout")), 0);
+  assert.equal(metrics.alerts.get(labels("callback")), 0);
+  metrics.alerts.inc(labels("stdout"));
+  leader.sync([registration("1001")]);
+  assert.equal(metrics.alerts.get(labels("stdout")), 1, "a later sync adds nothing");
+  await leader.stop(false);
+});
