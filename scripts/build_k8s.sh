@@ -28,43 +28,8 @@ CACHE="$REPO/.cache/k8s"
 BIN="$CACHE/bin"
 SRC="$CACHE/src"
 
-GO_TOOLCHAIN_VERSION=1.26.8   # fetched from the Go module proxy when no Go >= 1.24 is installed
-
-# go_ok GO: true when GO runs and is at least Go 1.24 (what Kubernetes 1.34 needs).
-go_ok() {
-  local v
-  v=$("$1" env GOVERSION 2>/dev/null) || return 1
-  v=${v#go}
-  [[ ${v%%.*} -gt 1 || ( ${v%%.*} -eq 1 && $(echo "$v" | cut -d. -f2) -ge 24 ) ]]
-}
-
-# A Go toolchain is itself a module on the Go module proxy (golang.org/toolchain), which these
-# machines reach: a machine without Go gets the pinned one in .cache/go.
-fetch_go() {
-  local dir="$REPO/.cache/go" mod="v0.0.1-go$GO_TOOLCHAIN_VERSION.linux-amd64"
-  local go="$dir/golang.org/toolchain@$mod/bin/go"
-  if [[ ! -x $go ]]; then
-    local proxy
-    proxy=$(printf '%s' "${GOPROXY:-https://proxy.golang.org}" | cut -d, -f1)
-    [[ $proxy == direct || $proxy == off ]] && proxy=https://proxy.golang.org
-    log "go: none >= 1.24 installed; fetching go$GO_TOOLCHAIN_VERSION from $proxy"
-    mkdir -p "$dir"
-    curl -fsSL -o "$dir/toolchain.zip" "$proxy/golang.org/toolchain/@v/$mod.zip" || die "cannot fetch the Go toolchain"
-    (cd "$dir" && unzip -q -o toolchain.zip && rm toolchain.zip) || die "cannot unpack the Go toolchain (is unzip installed?)"
-    chmod +x "$dir/golang.org/toolchain@$mod/bin/"* "$dir/golang.org/toolchain@$mod/pkg/tool/"*/* 2>/dev/null || true
-  fi
-  echo "$go"
-}
-
-if [[ -z "${GO:-}" ]]; then
-  if command -v go >/dev/null 2>&1; then GO=$(command -v go); else GO=/usr/local/go/bin/go; fi
-  go_ok "$GO" || GO=$(fetch_go)
-fi
-[[ -x "$GO" ]] && go_ok "$GO" || die "no usable Go >= 1.24 at $GO (set GO=/path/to/go)"
-
-export CGO_ENABLED=0
-export GOTOOLCHAIN=local        # never try to download another Go toolchain
-export GOFLAGS="${GOFLAGS:+$GOFLAGS }-mod=mod"
+# shellcheck source=scripts/_go.sh
+source "$REPO/scripts/_go.sh"   # sets GO: the machine's Go >= 1.24, or one fetched
 NICE=()
 if [[ "${K8S_BUILD_NICE:-1}" != 0 ]] && command -v nice >/dev/null; then NICE=(nice -n 10); fi
 

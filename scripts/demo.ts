@@ -68,6 +68,11 @@ export async function cluster(command: "up" | "down"): Promise<void> {
 /** Installs kivebpf and waits until its agents are Ready and its webhooks answer. */
 export async function install(): Promise<void> {
   await kubectlOk(["apply", "-f", "manifests/install.yaml"]);
+  await waitInstalled();
+}
+
+/** Waits until the agents run and serve the webhooks (however kivebpf was installed). */
+export async function waitInstalled(): Promise<void> {
   await kubectlOk(["-n", NS, "rollout", "status", "daemonset/kivebpf-agent", "--timeout=300s"]);
   // The CRD's conversion and the validating webhook answer once the agents hold a certificate.
   await waitFor("the webhooks", async () => {

@@ -156,9 +156,12 @@ const stages: Stage[] = [
   {
     name: "unit",
     async run() {
-      // promtool checks the shipped Prometheus rules (tests/prometheus).
-      const prometheus = await run("bash", ["scripts/fetch_prometheus.sh"]);
-      if (prometheus.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
+      // promtool checks the shipped Prometheus rules (tests/prometheus), helm the chart (tests/helm).
+      const tools = await run("bash", [
+        "-c",
+        "bash scripts/fetch_prometheus.sh && bash scripts/build_helm.sh",
+      ]);
+      if (tools.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
       return await denoTest([
         "tests/api",
         "tests/common",
@@ -167,6 +170,7 @@ const stages: Stage[] = [
         "tests/delivery",
         "tests/decoys",
         "tests/prometheus",
+        "tests/helm",
       ]);
     },
   },
@@ -194,7 +198,8 @@ const stages: Stage[] = [
     async run() {
       const prepare = await run("bash", [
         "-c",
-        "bash scripts/build_k8s.sh all && bash scripts/build_bpf.sh && bash scripts/cluster.sh up",
+        "bash scripts/build_k8s.sh all && bash scripts/build_bpf.sh && bash scripts/build_helm.sh && " +
+        "bash scripts/cluster.sh up",
       ]);
       if (prepare.code !== 0) return { passed: 0, failed: 1, skipped: 0 };
       try {
