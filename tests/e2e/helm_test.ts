@@ -112,7 +112,7 @@ Deno.test("helm install, the journey, helm upgrade re-arms, helm uninstall leave
     const left = await kubectl(["get", kind, name]);
     assert.notEqual(left.code, 0, `${kind}/${name} left behind`);
   }
-  const releases = JSON.parse(await helm("list", "--all", "-o", "json"));
+  const releases = JSON.parse(await helm("list", "--all-namespaces", "-o", "json"));
   assert.deepEqual(releases, []);
   // Helm's rule: CRDs from crds/ stay (deleting them would delete every policy).
   const crd = await kubectl(["get", "crd", "kivepolicies.kivebpf.san7o.github.io"]);
