@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { AlertFormat } from "../delivery/mod.ts";
 import type { AgentWatches } from "./watches.ts";
 import type {
   CoordinationV1Api,
@@ -89,6 +90,8 @@ export interface NodeAgentOptions {
   planter: TrapPlanter;
   /** Where alerts go. */
   output: AlertOutput;
+  /** The shape alerts are written in, unless a trap's `callbackFormat` says otherwise. Default kive. */
+  alertFormat?: AlertFormat;
   /** Opens the kernel engine when this agent becomes leader. */
   openEngine: () => Promise<TrapEngine>;
   /** The operational log. */

@@ -52,6 +52,7 @@ export function agentParts(options: NodeAgentOptions, arms: KernelArms): AgentPa
     log,
     metrics,
     output: options.output,
+    format: options.alertFormat,
     headers,
     podEvents,
     containerOf: options.planter.containerOf?.bind(options.planter),

@@ -39,6 +39,8 @@ export interface TrapRegistration {
   callbackCABundle?: string;
   /** Secret in the agent's namespace whose keys are callback headers (v2alpha1). */
   callbackHeadersSecret?: string;
+  /** The shape of the callback's body (v2alpha1): kive, falco or cloudevents. */
+  callbackFormat?: "kive" | "falco" | "cloudevents";
   /** What the trap does on access; `block` also denies it (lsm backend only). */
   action: "alert" | "block";
   /** The pod the container belongs to. */

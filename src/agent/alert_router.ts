@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { AlertFormat } from "../delivery/mod.ts";
 import type { AgentMetrics, Alert } from "../delivery/mod.ts";
 import type { AccessEvent, EngineEvent, TrapEngine } from "../engine/mod.ts";
 import { buildAlert, buildLossAlert, type TrapRegistration } from "./alert.ts";
@@ -32,6 +33,8 @@ export interface AlertRouterOptions {
   log: Logger;
   metrics?: AgentMetrics;
   output: AlertOutput;
+  /** The shape of alerts (a trap's `callbackFormat` overrides it for its callback). Default kive. */
+  format?: AlertFormat;
   /** The headers of callback header Secrets; callbacks go without them when absent. */
   headers?: Pick<CallbackHeaders, "get">;
   /** Writes the rate-limited pod Events; none without it. */
@@ -122,6 +125,7 @@ export class AlertRouter {
           body,
           policy: { name: registration.policy.name, namespace: registration.policy.namespace },
           callback: this.#callbackOf(registration),
+          format: this.#formatOf(registration),
         });
       }
       return;
@@ -142,9 +146,15 @@ export class AlertRouter {
         body: buildAlert(event, registration, kernelId, id),
         policy: { name: registration.policy.name, namespace: registration.policy.namespace },
         callback: this.#callbackOf(registration),
+        format: this.#formatOf(registration),
       });
       this.#podEvent(event, registration);
     }
+  }
+
+  /** The shape of a registration's alerts: its callbackFormat for its callback, else the agent's. */
+  #formatOf(registration: TrapRegistration): AlertFormat {
+    return (registration.callback && registration.callbackFormat) || this.#o.format || "kive";
   }
 
   /**

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { ALERT_FORMATS } from "../delivery/mod.ts";
 import { parseArgs, type ParseArgsOptionsConfig } from "node:util";
 import { z } from "zod";
 import { BACKENDS } from "../engine/mod.ts";
@@ -56,6 +57,9 @@ const flagSchema = z.object({
     error: () => `--backend must be auto or one of ${BACKENDS.join(", ")}`,
   }),
   output: z.enum(["text", "json"], { error: () => "--output must be text or json" }),
+  "alert-format": z.enum(ALERT_FORMATS, {
+    error: () => `--alert-format must be one of ${ALERT_FORMATS.join(", ")}`,
+  }).default("kive"),
   "log-level": z.enum(["debug", "info", "warn", "error"], {
     error: () => "--log-level must be debug, info, warn or error",
   }),

@@ -4,6 +4,7 @@
  *
  * @module
  */
+import type { AlertFormat } from "../delivery/mod.ts";
 import {
   AdmissionregistrationV1Api,
   ApiextensionsV1Api,
@@ -32,6 +33,8 @@ export const AGENT_USAGE = `kivebpf agent [options]
   --backend B            auto (default), lsm, fentry, kprobe or tracepoint
   --max-traps N          size of the kernel trap map (default 65536)
   --output FORMAT        text (default: "<time> INFO Access Detected {json}") or json (one JSON object per line)
+  --alert-format F       shape of alerts on stdout and callbacks: kive (default, {"KiveAlert": ...}), falco
+                         (what falcosidekick takes) or cloudevents (CloudEvents 1.0); a trap's callbackFormat wins
   --metrics-port N       Prometheus metrics, /readyz and /healthz (default 9090; 0 disables)
   --proc DIR             the host's procfs (default /proc)
   --kernel-id ID         override /proc/sys/kernel/random/boot_id (tests)
@@ -74,6 +77,7 @@ export async function runAgent(args: string[]): Promise<number> {
     backend: { type: "string", default: "auto" },
     "max-traps": { type: "string", default: "65536" },
     output: { type: "string", default: "text" },
+    "alert-format": { type: "string", default: "kive" },
     "metrics-port": { type: "string", default: "9090" },
     proc: { type: "string", default: "/proc" },
     "kernel-id": { type: "string" },
@@ -153,6 +157,7 @@ export async function runAgent(args: string[]): Promise<number> {
         }),
     }),
     output: sink,
+    alertFormat: flags["alert-format"] as AlertFormat,
     openEngine: () =>
       openEngine({
         backend,

@@ -121,6 +121,7 @@ export async function plantTargets(
         callback: target.trap.callback,
         callbackCABundle: target.trap.callbackCABundle,
         callbackHeadersSecret: target.trap.callbackHeadersFrom?.secretName,
+        ...(target.trap.callbackFormat ? { callbackFormat: target.trap.callbackFormat } : {}),
         action: target.trap.action,
         pod: target.pod,
         container: target.container,

@@ -71,6 +71,7 @@ export const TrapRegistrationSchema = z.object({
   callback: z.string().optional(),
   callbackCABundle: z.string().optional(),
   callbackHeadersSecret: z.string().optional(),
+  callbackFormat: z.enum(["kive", "falco", "cloudevents"]).optional(),
   action: z.enum(["alert", "block"]),
   pod: named,
   container: z.object({ name: z.string(), id: z.string() }),

@@ -294,6 +294,9 @@ const trapV1Shape = {
   matchAny,
 };
 
+/** The shapes a trap's callback body can take (src/delivery/alert_formats.ts). */
+export const CALLBACK_FORMATS = ["kive", "falco", "cloudevents"] as const;
+
 /** The action a trap takes on access. `block` is enforced on the `lsm` backend only. */
 export const TRAP_ACTIONS = ["alert", "block"] as const;
 
@@ -397,6 +400,11 @@ const trapV2OnlyShape = {
   callbackCABundle: z.string().max(65536).optional().meta({
     description: "PEM certificates trusted for an https callback, instead of the system's.",
   }),
+  callbackFormat: z.enum(CALLBACK_FORMATS).optional().meta({
+    description: 'Shape of the callback\'s body: kive ({"KiveAlert": ...}), falco (what ' +
+      "falcosidekick takes) or cloudevents (CloudEvents 1.0, structured). Default: the agent's " +
+      "--alert-format.",
+  }),
 };
 
 // Typed as the keys a v2alpha1 trap has and a v1 trap lacks: exactly the keys of
@@ -411,6 +419,8 @@ export const TrapV1 = z.object(trapV1Shape);
 /** A parsed v1 trap. */
 export type TrapV1 = ReturnType<typeof TrapV1.parse>;
 const CONTENT_TWICE = "set content or contentFrom, not both";
+const FORMAT_NEEDS_CALLBACK =
+  "callbackFormat is the shape of the callback's body: set callback too";
 const CONTENT_FROM_NEEDS_CREATE =
   "contentFrom needs create: true: the content is written only into a file the agent creates";
 
@@ -421,6 +431,9 @@ export const TrapV2 = z.object({ ...trapV1Shape, ...trapV2OnlyShape }).superRefi
   }
   if (trap.contentFrom !== undefined && !trap.create) {
     ctx.addIssue({ code: "custom", path: ["contentFrom"], message: CONTENT_FROM_NEEDS_CREATE });
+  }
+  if (trap.callbackFormat !== undefined && trap.callback === undefined) {
+    ctx.addIssue({ code: "custom", path: ["callbackFormat"], message: FORMAT_NEEDS_CALLBACK });
   }
 }).meta({
   ...cel(
@@ -433,6 +446,11 @@ export const TrapV2 = z.object({ ...trapV1Shape, ...trapV2OnlyShape }).superRefi
       rule: "!has(self.contentFrom) || self.create",
       message: CONTENT_FROM_NEEDS_CREATE,
       fieldPath: ".contentFrom",
+    },
+    {
+      rule: "!has(self.callbackFormat) || has(self.callback)",
+      message: FORMAT_NEEDS_CALLBACK,
+      fieldPath: ".callbackFormat",
     },
   ),
 });

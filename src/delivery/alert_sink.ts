@@ -11,6 +11,7 @@ import {
   type CallbackTarget,
 } from "./callbacks.ts";
 import { alertPolicy, type KiveAlert } from "./kive_alert.ts";
+import type { AlertFormat } from "./alert_formats.ts";
 import type { AgentMetrics } from "./metrics.ts";
 import { StdoutSink, type StdoutSinkOptions } from "./stdout.ts";
 
@@ -27,6 +28,8 @@ export interface Alert {
   policy?: { name: string; namespace: string };
   /** The trap's callback; without it the alert goes to stdout. */
   callback?: CallbackTarget;
+  /** The shape it is written in, on stdout and to the callback. Default `kive`. */
+  format?: AlertFormat;
 }
 
 /** Options of {@linkcode AlertSink}. */
@@ -71,7 +74,11 @@ export class AlertSink {
       metrics: options.metrics,
       onFailure: (failure: CallbackFailure) => {
         const alert = failure.alert as Alert;
-        this.#stdout.write(alert.body, { error: failure.error, callback: failure.endpoint });
+        this.#stdout.write(
+          alert.body,
+          { error: failure.error, callback: failure.endpoint },
+          { format: alert.format, id: alert.id },
+        );
         this.#count(alert, "stdout");
       },
       onDelivered: (alert) => this.#count(alert as Alert, "callback"),
@@ -88,7 +95,7 @@ export class AlertSink {
       this.#callbacks.enqueue({ ...alert, callback: alert.callback });
       return;
     }
-    this.#stdout.write(alert.body);
+    this.#stdout.write(alert.body, undefined, { format: alert.format, id: alert.id });
     this.#count(alert, "stdout");
   }
 

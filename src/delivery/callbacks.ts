@@ -7,6 +7,7 @@
 import { CaClients, errorMessage as message, postOnce, type PostRequest } from "./_post.ts";
 import { backoffDelay, sleep } from "./_retry.ts";
 import type { KiveAlert } from "./kive_alert.ts";
+import { type AlertFormat, alertPayload, payloadContentType } from "./alert_formats.ts";
 import type { AgentMetrics } from "./metrics.ts";
 
 /** Where and how to POST one alert. */
@@ -27,6 +28,8 @@ export interface CallbackAlert {
   body: KiveAlert;
   /** The endpoint. */
   callback: CallbackTarget;
+  /** The body's shape (alert_formats.ts). Default `kive`. */
+  format?: AlertFormat;
 }
 
 /**
@@ -277,7 +280,8 @@ export class CallbackDispatcher {
 
   #job(alert: CallbackAlert, url: URL, endpoint: string): Job {
     const headers = new Headers(alert.callback.headers);
-    headers.set("content-type", "application/json");
+    const format = alert.format ?? "kive";
+    headers.set("content-type", payloadContentType(format));
     headers.set("kive-alert-id", alert.id);
     if (!headers.has("user-agent")) headers.set("user-agent", "kivebpf");
     return {
@@ -285,7 +289,7 @@ export class CallbackDispatcher {
       url: url.href,
       endpoint,
       headers,
-      body: JSON.stringify({ KiveAlert: alert.body }),
+      body: JSON.stringify(alertPayload(alert.body, format, alert.id)),
       client: alert.callback.caBundle ? this.#clients.get(alert.callback.caBundle) : undefined,
       deadline: Date.now() + this.#retryBudgetMs,
       attempts: 0,

@@ -72,3 +72,10 @@ export {
   Registry,
   serveMetrics,
 } from "./metrics.ts";
+export {
+  ALERT_FORMATS,
+  type AlertFormat,
+  alertPayload,
+  CLOUDEVENT_TYPES,
+  payloadContentType,
+} from "./alert_formats.ts";

@@ -5,6 +5,7 @@
  */
 import { rfc3339 } from "../common/time.ts";
 import type { KiveAlert } from "./kive_alert.ts";
+import { type AlertFormat, alertPayload } from "./alert_formats.ts";
 
 /**
  * The line format.
@@ -55,17 +56,27 @@ const MAX_BATCH_BYTES = 64 * 1024;
  */
 export function formatAlertLine(
   alert: KiveAlert,
-  options: { format?: StdoutFormat; time?: Date; failure?: DeliveryFailure } = {},
+  options: {
+    format?: StdoutFormat;
+    time?: Date;
+    failure?: DeliveryFailure;
+    shape?: { format?: AlertFormat; id: string };
+  } = {},
 ): string {
   const { failure } = options;
   const extra = failure ? { error: failure.error, callback: failure.callback } : {};
+  // In the kive shape a JSON line carries level and msg next to KiveAlert, as it always has; a
+  // Falco or CloudEvents line is that object itself, as their readers expect.
+  const shape = options.shape?.format ?? "kive";
+  const payload = alertPayload(alert, shape, options.shape?.id ?? "");
   if (options.format === "json") {
     const level = failure ? "error" : "info";
-    return `${JSON.stringify({ level, msg: "Access Detected", KiveAlert: alert, ...extra })}\n`;
+    const head = shape === "kive" ? { level, msg: "Access Detected" } : {};
+    return `${JSON.stringify({ ...head, ...payload, ...extra })}\n`;
   }
   const time = rfc3339(options.time ?? new Date());
   const level = failure ? "ERROR" : "INFO";
-  return `${time}\t${level}\tAccess Detected\t${JSON.stringify({ KiveAlert: alert, ...extra })}\n`;
+  return `${time}\t${level}\tAccess Detected\t${JSON.stringify({ ...payload, ...extra })}\n`;
 }
 
 /**
@@ -122,9 +133,13 @@ export class StdoutSink {
    * @param failure Set when the alert had a callback that did not take it.
    * @returns False once more than `highWaterMark` lines wait; the line is queued regardless.
    */
-  write(alert: KiveAlert, failure?: DeliveryFailure): boolean {
+  write(
+    alert: KiveAlert,
+    failure?: DeliveryFailure,
+    shape?: { format?: AlertFormat; id: string },
+  ): boolean {
     this.#queue.push(
-      formatAlertLine(alert, { format: this.#format, time: this.#now(), failure }),
+      formatAlertLine(alert, { format: this.#format, time: this.#now(), failure, shape }),
     );
     this.#schedule();
     return this.#queue.length <= this.#highWaterMark;

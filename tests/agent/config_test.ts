@@ -36,6 +36,7 @@ for (
       "--callback-timeout-seconds must be a whole number from 1 to 300",
     ],
     ["verify-seconds", "0", "--verify-seconds must be a whole number from 1 to 86400"],
+    ["alert-format", "syslog", "--alert-format must be one of kive, falco, cloudevents"],
     ["max-traps", "abc", `--max-traps must be a whole number from 1 to ${MAX_TRAPS_LIMIT}`],
     ["max-traps", "0", "--max-traps must be a whole number"],
     ["max-traps", "1e3", "--max-traps must be a whole number"],

@@ -359,6 +359,21 @@ export const BAD_INPUTS: BadInput[] = [
     message: "a label value is empty or at most 63",
   },
   {
+    name: "callbackFormat without a callback",
+    apiVersion: "v2alpha1",
+    spec: oneTrap({ callbackFormat: "falco" }),
+    field: "spec.traps[0].callbackFormat",
+    message: "callbackFormat is the shape of the callback's body: set callback too",
+  },
+  {
+    name: "unknown callbackFormat",
+    apiVersion: "v2alpha1",
+    spec: oneTrap({ callback: "http://siem.example/ingest", callbackFormat: "syslog" }),
+    field: "spec.traps[0].callbackFormat",
+    message: 'must be one of "kive", "falco", "cloudevents"',
+    apiMessage: 'Unsupported value: "syslog"',
+  },
+  {
     name: "content and contentFrom together",
     apiVersion: "v2alpha1",
     spec: oneTrap({ content: "x", contentFrom: { generate: "dotenv" } }),

@@ -112,6 +112,7 @@ Deno.test("buildCrd() keeps v2alpha1-only fields out of v1", () => {
       "action",
       "callback",
       "callbackCABundle",
+      "callbackFormat",
       "callbackHeadersFrom",
       "content",
       "contentFrom",
@@ -130,7 +131,9 @@ Deno.test("generated manifests are up to date (run `deno task gen` if this fails
   for (const [path, text] of renderManifests()) {
     const current = await Deno.readTextFile(new URL(path, root));
     assert.equal(current, text, `${path} is stale`);
-    assert.ok(parseAllDocuments(current).every((doc) => doc.errors.length === 0));
+    // Helm templates are YAML only once helm has rendered them (tests/helm checks that).
+    if (path.includes("/templates/")) continue;
+    assert.ok(parseAllDocuments(current).every((doc) => doc.errors.length === 0), path);
   }
 });
 
