@@ -7,6 +7,8 @@
  *   validating webhooks over TLS.
  * - `agent`: the node agent (see `kivebpf agent --help`).
  * - `crd`: prints the KivePolicy CRD as YAML.
+ * - `status [policy]`: what is armed per policy and node, and why the rest is not.
+ * - `alerts`: the alerts of every agent pod in one stream.
  *
  * @module
  */
@@ -15,6 +17,7 @@ import { stringify } from "yaml";
 import { AGENT_USAGE, runAgent } from "./src/agent/mod.ts";
 import { buildCrd } from "./src/api/mod.ts";
 import { serveWebhooks } from "./src/webhook/mod.ts";
+import { ALERTS_USAGE, runAlerts, runStatus, STATUS_USAGE } from "./src/cli/mod.ts";
 
 const USAGE = `Usage: kivebpf <command> [options]
 
@@ -26,6 +29,10 @@ ${AGENT_USAGE.split("\n").slice(1).join("\n")}
       Serve the KivePolicy conversion (/convert) and validating (/validate) webhooks.
   crd
       Print the KivePolicy CustomResourceDefinition as YAML.
+  status [POLICY] [options]
+      ${STATUS_USAGE.split("\n").slice(1).join("\n     ")}
+  alerts [options]
+      ${ALERTS_USAGE.split("\n").slice(1).join("\n     ")}
 `;
 
 /**
@@ -74,6 +81,10 @@ export async function main(args: string[]): Promise<number> {
       await server.finished;
       return 0;
     }
+    case "status":
+      return await runStatus(rest);
+    case "alerts":
+      return await runAlerts(rest);
     case "crd":
       console.log(stringify(buildCrd(), { lineWidth: 0 }));
       return 0;

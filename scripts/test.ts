@@ -171,6 +171,7 @@ const stages: Stage[] = [
         "tests/decoys",
         "tests/prometheus",
         "tests/helm",
+        "tests/cli",
       ]);
     },
   },

@@ -14,8 +14,10 @@ import {
   waitArmed,
   waitFor,
 } from "../../scripts/demo.ts";
+import { runCommand } from "../../scripts/_run.ts";
 
 const NS = "kivebpf-system";
+const ROOT = new URL("../../", import.meta.url).pathname;
 
 async function podJson(name: string) {
   return JSON.parse(await kubectlOk(["get", "pod", name, "-o", "json"]));
@@ -120,6 +122,63 @@ Deno.test("the nginx pod gets /secret.txt r--r--r--, and cat gives one alert mat
   assert.equal(process.cwd, "/");
   assert.equal(process.uid, 0);
   assert.deepEqual(alert["custom-metadata"], { severity: "medium" });
+});
+
+Deno.test("kubectl kivebpf status and alerts (the plugin) show the armed trap and the access", async () => {
+  const plugin = (...args: string[]) =>
+    runCommand("kubectl", ["kivebpf", ...args], {
+      env: { PATH: `${ROOT}scripts:${ROOT}.cache/k8s/bin:${Deno.env.get("PATH")}` },
+    });
+  const status = await plugin("status", "kive-sample-policy");
+  assert.equal(status.code, 0, status.stderr);
+  assert.match(
+    status.stdout,
+    /^kivebpf-system\/kive-sample-policy: 1 armed, 0 not armed Ready=True/,
+  );
+  assert.match(status.stdout, /trap 0 \/secret\.txt: 1 armed/);
+
+  // Follow: started first, then an access; the alert arrives on the stream.
+  const follow = new Deno.Command(`${ROOT}scripts/kubectl-kivebpf`, {
+    args: ["alerts", "-f", "--since", "1s", "--pod", "nginx-pod", "-o", "json"],
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = follow.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 3000));
+    await kubectlOk(["exec", "nginx-pod", "--", "cat", "/secret.txt"]);
+    const { value } = await reader.read();
+    const followed = JSON.parse(value!.split("\n")[0]);
+    assert.equal(followed.pod.name, "nginx-pod");
+    assert.equal(followed.process.binary, "cat");
+  } finally {
+    follow.kill("SIGTERM");
+    await reader.cancel().catch(() => {});
+    await follow.status;
+  }
+
+  const listed = await plugin("alerts", "--since", "10m", "--pod", "nginx-pod", "-o", "json");
+  assert.equal(listed.code, 0, listed.stderr);
+  const alerts = listed.stdout.trim().split("\n").map((line) => JSON.parse(line));
+  assert.ok(alerts.length >= 2, `the accesses so far: ${listed.stdout}`);
+  assert.ok(
+    alerts.every((a) =>
+      a.pod.name === "nginx-pod" && a["kive-policy-name"] === "kive-sample-policy"
+    ),
+  );
+  const pretty = await plugin(
+    "alerts",
+    "--since",
+    "10m",
+    "--policy",
+    "kivebpf-system/kive-sample-policy",
+  );
+  assert.match(
+    pretty.stdout,
+    /default\/nginx-pod \(nginx\) on \S+: cat \/secret\.txt \(pid \d+, uid 0\) opened \/secret\.txt/,
+  );
+  const none = await plugin("alerts", "--since", "10m", "--pod", "no-such-pod");
+  assert.equal(none.stdout, "");
 });
 
 Deno.test("with a callback, the receiver gets the alert and stdout does not", async () => {
