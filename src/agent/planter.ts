@@ -76,7 +76,8 @@ export class ContainerTrapPlanter implements TrapPlanter {
     const plan = await this.#content.plan(target);
     let watchProblem: string | undefined;
     const result = ensureTrapFile(entry.pid, target.trap.path, {
-      create: target.trap.create,
+      // A decoy or Secret content exists to be planted: contentFrom implies create.
+      create: target.trap.create || target.trap.contentFrom !== undefined,
       mode: parseMode(target.trap.mode),
       content: plan.content,
       mark: plan.mark,

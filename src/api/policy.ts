@@ -364,7 +364,8 @@ const contentFrom = z.object({
   }
 }).meta({
   description: "Where the content of a created file comes from, instead of content: " +
-    "generated decoy credentials or a labelled Secret. Existing files are untouched.",
+    "generated decoy credentials or a labelled Secret. The agent creates the file when it is " +
+    "missing (create is implied); existing files are untouched.",
   ...cel(
     { rule: "has(self.generate) != has(self.secretKeyRef)", message: ONE_SOURCE_MESSAGE },
     {
@@ -421,16 +422,11 @@ export type TrapV1 = ReturnType<typeof TrapV1.parse>;
 const CONTENT_TWICE = "set content or contentFrom, not both";
 const FORMAT_NEEDS_CALLBACK =
   "callbackFormat is the shape of the callback's body: set callback too";
-const CONTENT_FROM_NEEDS_CREATE =
-  "contentFrom needs create: true: the content is written only into a file the agent creates";
 
 /** A trap as written in `v2alpha1`: every v1 field plus the v2alpha1 ones. */
 export const TrapV2 = z.object({ ...trapV1Shape, ...trapV2OnlyShape }).superRefine((trap, ctx) => {
   if (trap.content !== undefined && trap.contentFrom !== undefined) {
     ctx.addIssue({ code: "custom", path: ["contentFrom"], message: CONTENT_TWICE });
-  }
-  if (trap.contentFrom !== undefined && !trap.create) {
-    ctx.addIssue({ code: "custom", path: ["contentFrom"], message: CONTENT_FROM_NEEDS_CREATE });
   }
   if (trap.callbackFormat !== undefined && trap.callback === undefined) {
     ctx.addIssue({ code: "custom", path: ["callbackFormat"], message: FORMAT_NEEDS_CALLBACK });
@@ -440,11 +436,6 @@ export const TrapV2 = z.object({ ...trapV1Shape, ...trapV2OnlyShape }).superRefi
     {
       rule: "!(has(self.content) && has(self.contentFrom))",
       message: CONTENT_TWICE,
-      fieldPath: ".contentFrom",
-    },
-    {
-      rule: "!has(self.contentFrom) || self.create",
-      message: CONTENT_FROM_NEEDS_CREATE,
       fieldPath: ".contentFrom",
     },
     {

@@ -381,13 +381,6 @@ export const BAD_INPUTS: BadInput[] = [
     message: "set content or contentFrom, not both",
   },
   {
-    name: "contentFrom without create",
-    apiVersion: "v2alpha1",
-    spec: oneTrap({ create: false, contentFrom: { generate: "dotenv" } }),
-    field: "spec.traps[0].contentFrom",
-    message: "contentFrom needs create: true",
-  },
-  {
     name: "unknown decoy kind",
     apiVersion: "v2alpha1",
     spec: oneTrap({ contentFrom: { generate: "passwords" } }),

@@ -67,8 +67,8 @@ Deno.test("generate traps plant parseable decoys with an id per pod that alerts 
     const matchAny = [{ pod: "decoy-a" }, { pod: "decoy-b" }];
     await applyV2("decoy-policy", [
       {
+        // No create: contentFrom implies it.
         path: "/root/.ssh/id_ed25519",
-        create: true,
         mode: 600,
         contentFrom: { generate: "ssh-private-key", options: { host: "bastion.prod" } },
         matchAny,
