@@ -3,7 +3,7 @@
  * stdout, and read back by the CloudEvents SDK for JavaScript, as a receiver would.
  */
 import assert from "node:assert/strict";
-import { CloudEvent, HTTP } from "npm:cloudevents@10.0.0";
+import { type CloudEvent, HTTP } from "cloudevents";
 import {
   alertPayload,
   AlertSink,

@@ -4,7 +4,7 @@
  * puts CloudEvents on stdout.
  */
 import assert from "node:assert/strict";
-import { CloudEvent, HTTP } from "npm:cloudevents@10.0.0";
+import { type CloudEvent, HTTP } from "cloudevents";
 import { GROUP } from "../../src/api/mod.ts";
 import { kubectl } from "../_support/kube.ts";
 import { AgentProcess, waitFor } from "./_cluster.ts";
